@@ -1,0 +1,321 @@
+"""The command bus: load, decide, append in one transaction; middleware around every command.
+
+Order of the middleware, outermost first: logging and timing, authorisation, idempotency, and
+the unit of work (load by folding the stream from its latest snapshot, call the pure handler,
+append with the expected version, record the outcome under the command id, all in one
+transaction). A version conflict re-loads and re-decides up to ``CQRS_CONFLICT_RETRIES`` times.
+"""
+from __future__ import annotations
+
+import contextvars
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID, uuid4
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from .commands import SYSTEM, Actor, Command, CommandContext, Decision, HandlerSpec, handler_for
+from .errors import ConcurrencyConflict, DomainError, IdempotencyKeyReused, WrongExpectedVersion
+from .events import Event, EventMetadata, RecordedEvent
+from .models import CommandRecord, Snapshot, StoredEvent
+from .serialization import from_json, to_json
+from .store import NewEvent, _recorded, _COLUMNS, append, read_stream, stream_version
+
+logger = logging.getLogger("ledgerline.commands")
+
+#: The correlation id of the command being handled, for log records and outgoing tasks.
+current_correlation_id: contextvars.ContextVar[UUID | None] = contextvars.ContextVar("correlation_id", default=None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandResult:
+    """The outcome of a successful command (errors are raised as ``DomainError``)."""
+
+    command_id: UUID
+    command_type: str
+    stream_id: str
+    events: tuple[RecordedEvent, ...]
+    position: int | None
+    stream_version: int
+    data: Mapping[str, Any] = field(default_factory=dict)
+    elapsed_ms: float = 0.0
+    replayed: bool = False
+
+    success = True
+
+    def to_record(self) -> dict[str, Any]:
+        return {"position": self.position, "stream_version": self.stream_version, "data": dict(self.data)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Envelope:
+    """A command on its way through the middleware, with who sent it and why."""
+
+    command: Command
+    actor: Actor
+    command_id: UUID
+    correlation_id: UUID
+    causation_id: UUID | None
+    expected_version: int | None
+
+
+Next = Callable[[Envelope], CommandResult]
+Middleware = Callable[[Envelope, Next], CommandResult]
+EventsHook = Callable[[Sequence[RecordedEvent]], None]
+Observer = Callable[[str, str, float], None]
+
+
+class CommandBus:
+    """Runs commands through middleware into the event store."""
+
+    def __init__(self, *, clock: Callable[[], Any] = timezone.now) -> None:
+        self.clock = clock
+        self.middleware: list[Middleware] = [log_and_time, authorize, idempotent]
+        self.in_transaction_hooks: list[EventsHook] = []
+        self.after_commit_hooks: list[EventsHook] = []
+        self.observers: list[Observer] = []
+
+    def dispatch(
+        self,
+        command: Command,
+        *,
+        actor: Actor = SYSTEM,
+        command_id: UUID | None = None,
+        correlation_id: UUID | None = None,
+        causation_id: UUID | None = None,
+        expected_version: int | None = None,
+    ) -> CommandResult:
+        """Run a command now; returns its result or raises its ``DomainError``."""
+        envelope = Envelope(
+            command=command, actor=actor, command_id=command_id or uuid4(),
+            correlation_id=correlation_id or current_correlation_id.get() or uuid4(),
+            causation_id=causation_id, expected_version=expected_version,
+        )
+        token = current_correlation_id.set(envelope.correlation_id)
+        try:
+            return self._chain(0)(envelope)
+        finally:
+            current_correlation_id.reset(token)
+
+    def dispatch_async(self, command: Command, *, actor: Actor = SYSTEM, command_id: UUID | None = None,
+                       correlation_id: UUID | None = None) -> UUID:
+        """Queue a command for a worker after the current transaction commits; returns its id.
+
+        The handler's ``ResourceRequirements`` choose the Celery queue, priority and time limit.
+        """
+        from .tasks import execute_command
+
+        spec = handler_for(command)
+        command_id = command_id or uuid4()
+        kwargs = {
+            "command_type": command.command_type, "data": command.to_data(), "user_id": actor.user_id,
+            "is_staff": actor.is_staff, "command_id": str(command_id),
+            "correlation_id": str(correlation_id or current_correlation_id.get() or uuid4()),
+        }
+        transaction.on_commit(lambda: execute_command.apply_async(kwargs=kwargs, **spec.resources.celery_options()))
+        return command_id
+
+    def _chain(self, index: int) -> Next:
+        if index == len(self.middleware):
+            return self._execute
+        return lambda env: self.middleware[index](env, self._chain(index + 1))
+
+    # --- the unit of work -----------------------------------------------------------------
+    def _execute(self, env: Envelope) -> CommandResult:
+        spec = handler_for(env.command)
+        stream = spec.stream(env.command)
+        lookups = {name: fn(env.command) for name, fn in spec.lookups.items()}
+        retries = getattr(settings, "CQRS_CONFLICT_RETRIES", 5)
+        started = time.perf_counter()
+        for attempt in range(retries + 1):
+            try:
+                with transaction.atomic():
+                    result = self._decide_and_append(spec, env, stream, lookups, started)
+                return result
+            except ConcurrencyConflict:
+                if attempt == retries:
+                    raise
+                # Full jitter, so writers that collided do not collide again in lockstep.
+                time.sleep(random.uniform(0, min(0.1, 0.002 * 2**attempt)))
+                logger.info("version conflict on %s, retrying (%d)", stream, attempt + 1)
+            except _AlreadyHandled:
+                return replay(env)
+        raise AssertionError("unreachable")
+
+    def _decide_and_append(self, spec: HandlerSpec, env: Envelope, stream: str, lookups: Mapping[str, Any],
+                           started: float) -> CommandResult:
+        if _lock_stream_and_check_handled(stream, env.command_id):
+            raise _AlreadyHandled
+        state, version = load(spec, stream)
+        if env.expected_version is not None and env.expected_version != version:
+            raise WrongExpectedVersion(
+                f"stream {stream} is at version {version}, not {env.expected_version}",
+                stream_id=stream, expected_version=env.expected_version, current_version=version,
+            )
+        ctx = CommandContext(
+            now=self.clock(), actor=env.actor, command_id=env.command_id, correlation_id=env.correlation_id,
+            causation_id=env.causation_id, lookups=lookups,
+        )
+        events, data = _normalise(spec.handler(state, env.command, ctx))
+        recorded = append(stream, [NewEvent(event=e, metadata=_metadata(env)) for e in events], version, now=ctx.now)
+        new_version = version + len(recorded)
+        _maybe_snapshot(spec, stream, state, version, recorded)
+        result = CommandResult(
+            command_id=env.command_id, command_type=env.command.command_type, stream_id=stream,
+            events=tuple(recorded), position=recorded[-1].position if recorded else None,
+            stream_version=new_version, data=data, elapsed_ms=(time.perf_counter() - started) * 1000,
+        )
+        try:
+            with transaction.atomic():
+                CommandRecord.objects.create(
+                    command_id=env.command_id, command_type=env.command.command_type,
+                    fingerprint=env.command.fingerprint(), actor_id=env.actor.user_id, stream_id=stream,
+                    result=result.to_record(),
+                )
+        except IntegrityError:
+            raise _AlreadyHandled from None
+        for hook in self.in_transaction_hooks:
+            hook(recorded)
+        if recorded:
+            transaction.on_commit(lambda: [hook(recorded) for hook in self.after_commit_hooks])
+        return result
+
+
+def _lock_stream_and_check_handled(stream: str, command_id: UUID) -> bool:
+    """Queue behind other commands on the same stream; say whether this command id is handled.
+
+    Like Axon's locking repository: commands on one hot stream wait their turn instead of
+    failing each other's appends. The unique (stream, version) constraint stays the arbiter for
+    any writer outside the bus. SQLite needs no lock: IMMEDIATE transactions already serialise.
+    https://www.postgresql.org/docs/15/explicit-locking.html#ADVISORY-LOCKS
+    """
+    if connection.vendor != "postgresql":
+        return CommandRecord.objects.filter(pk=command_id).exists()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0)), "
+            "EXISTS(SELECT 1 FROM cqrs_command WHERE command_id = %s)",
+            [stream, command_id],
+        )
+        return bool(cursor.fetchone()[1])
+
+
+class _AlreadyHandled(Exception):
+    """The command id has a stored outcome (found before, or lost the race to insert it)."""
+
+
+def load(spec: HandlerSpec, stream: str) -> tuple[Any, int]:
+    """Fold a stream into state, starting from its snapshot when one fits; returns (state, version)."""
+    aggregate = spec.aggregate
+    if aggregate is None:
+        return None, stream_version(stream)
+    state, version = None, 0
+    snap = Snapshot.objects.filter(stream_id=stream).first()
+    if snap is not None and snap.state_type == aggregate.name and snap.schema_version == aggregate.snapshot_version:
+        state, version = from_json(aggregate.state_type, snap.state), snap.stream_version
+    events = read_stream(stream, from_version=version + 1)
+    state = aggregate.fold(events, state)
+    return state, events[-1].stream_version if events else version
+
+
+def _maybe_snapshot(spec: HandlerSpec, stream: str, state: Any, version: int, recorded: list[RecordedEvent]) -> None:
+    every = getattr(settings, "CQRS_SNAPSHOT_EVERY", 100)
+    aggregate = spec.aggregate
+    if aggregate is None or not recorded or every <= 0:
+        return
+    new_version = version + len(recorded)
+    if new_version // every == version // every:
+        return
+    new_state = aggregate.fold(recorded, state)
+    Snapshot.objects.update_or_create(
+        stream_id=stream,
+        defaults={"stream_version": new_version, "state_type": aggregate.name,
+                  "schema_version": aggregate.snapshot_version, "state": to_json(new_state)},
+    )
+
+
+def _normalise(decision: Sequence[Event] | Decision) -> tuple[list[Event], dict[str, Any]]:
+    """Events and result data; the data as exact JSON, the same as a replay will return."""
+    if isinstance(decision, Decision):
+        return list(decision.events), to_json(dict(decision.result))
+    return list(decision), {}
+
+
+def _metadata(env: Envelope) -> EventMetadata:
+    return EventMetadata(
+        event_id=uuid4(), command_id=env.command_id, correlation_id=env.correlation_id,
+        causation_id=env.causation_id or env.command_id, actor_id=env.actor.user_id,
+    )
+
+
+def replay(env: Envelope) -> CommandResult:
+    """The stored outcome of an already handled command id; a different request is refused."""
+    record = CommandRecord.objects.get(pk=env.command_id)
+    if record.fingerprint != env.command.fingerprint() or record.command_type != env.command.command_type:
+        raise IdempotencyKeyReused(command_id=str(env.command_id))
+    rows = StoredEvent.objects.filter(command_id=env.command_id).order_by("position").values(*_COLUMNS)
+    stored = record.result
+    return CommandResult(
+        command_id=env.command_id, command_type=record.command_type, stream_id=record.stream_id,
+        events=tuple(_recorded(r) for r in rows), position=stored.get("position"),
+        stream_version=stored.get("stream_version", 0), data=stored.get("data", {}), replayed=True,
+    )
+
+
+# --- middleware ---------------------------------------------------------------------------
+def log_and_time(env: Envelope, call_next: Next) -> CommandResult:
+    """Log every command with its correlation id, outcome and time; tell the observers."""
+    started = time.perf_counter()
+    name = env.command.command_type
+    extra = {"command_type": name, "command_id": str(env.command_id), "correlation_id": str(env.correlation_id)}
+    try:
+        result = call_next(env)
+    except DomainError as exc:
+        elapsed = (time.perf_counter() - started) * 1000
+        logger.warning("command %s refused: %s (%.1f ms)", name, exc.code, elapsed, extra={**extra, "code": exc.code})
+        _observe(name, exc.code, elapsed)
+        raise
+    except Exception:
+        elapsed = (time.perf_counter() - started) * 1000
+        logger.exception("command %s failed (%.1f ms)", name, elapsed, extra=extra)
+        _observe(name, "error", elapsed)
+        raise
+    elapsed = (time.perf_counter() - started) * 1000
+    outcome = "replayed" if result.replayed else "ok"
+    logger.info("command %s %s at position %s (%.1f ms)", name, outcome, result.position, elapsed,
+                extra={**extra, "position": result.position})
+    _observe(name, outcome, elapsed)
+    return result
+
+
+def authorize(env: Envelope, call_next: Next) -> CommandResult:
+    """Ask the handler's authoriser, if it has one, before anything is read or written."""
+    spec = handler_for(env.command)
+    if spec.authorize is not None:
+        spec.authorize(env.command, env.actor)
+    return call_next(env)
+
+
+def idempotent(env: Envelope, call_next: Next) -> CommandResult:
+    """Answer an already handled command id from its record instead of running it again.
+
+    The unit of work inserts the record in the command's own transaction, so concurrent
+    duplicates are settled by its primary key: one commits, the others replay its outcome.
+    """
+    if CommandRecord.objects.filter(pk=env.command_id).exists():
+        return replay(env)
+    return call_next(env)
+
+
+def _observe(name: str, outcome: str, elapsed_ms: float) -> None:
+    for observer in command_bus.observers:
+        observer(name, outcome, elapsed_ms)
+
+
+command_bus = CommandBus()

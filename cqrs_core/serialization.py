@@ -1,0 +1,110 @@
+"""Exact JSON encoding of events, commands and state: dataclasses in, plain JSON out, and back.
+
+Decimals travel as strings so no float ever touches money; decoding follows the type hints of
+the target dataclass, so a value comes back as the type it left as.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import types
+import typing
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any, TypeVar
+from uuid import UUID
+
+T = TypeVar("T")
+
+
+def to_json(value: Any) -> Any:
+    """Turn a value (dataclasses, Decimal, UUID, datetimes, enums, containers) into plain JSON."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, float):
+        raise TypeError("floats are not allowed in stored data; use Decimal")
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return to_json(value.value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in _fields(type(value))}
+    if isinstance(value, dict):
+        return {str(to_json(k)): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_json(v) for v in value]
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def from_json(tp: Any, value: Any) -> Any:
+    """Rebuild a value of type ``tp`` from what :func:`to_json` produced."""
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return from_json(args[0], value) if len(args) == 1 else value
+    if origin is typing.Literal:
+        return value
+    if origin in (list, tuple, set, frozenset, dict) or origin is not None:
+        return _from_json_container(tp, origin, value)
+    if tp is Any or tp is object:
+        return value
+    if isinstance(tp, type):
+        if dataclasses.is_dataclass(tp):
+            return decode_dataclass(tp, value)
+        if issubclass(tp, enum.Enum):
+            return tp(value)
+        if tp is Decimal:
+            return Decimal(value)
+        if tp is UUID:
+            return value if isinstance(value, UUID) else UUID(str(value))
+        if tp is dt.datetime:
+            return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
+        if tp is dt.date:
+            return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+        if tp in (int, str, bool):
+            return tp(value)
+    return value
+
+
+def _from_json_container(tp: Any, origin: Any, value: Any) -> Any:
+    args = typing.get_args(tp)
+    if origin is dict or (isinstance(origin, type) and issubclass(origin, typing.Mapping)):
+        key_t, val_t = args or (Any, Any)
+        return {from_json(key_t, k): from_json(val_t, v) for k, v in value.items()}
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(from_json(args[0], v) for v in value)
+        return tuple(from_json(a, v) for a, v in zip(args, value, strict=True)) if args else tuple(value)
+    item_t = args[0] if args else Any
+    items = [from_json(item_t, v) for v in value]
+    if origin in (set, frozenset):
+        return origin(items)
+    return items
+
+
+def decode_dataclass(cls: type[T], data: dict[str, Any]) -> T:
+    """Build dataclass ``cls`` from a JSON dict; unknown keys are an error, not silently dropped."""
+    hints = _hints(cls)
+    known = {f.name for f in _fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
+    kwargs = {name: from_json(hints[name], value) for name, value in data.items()}
+    return cls(**kwargs)
+
+
+@lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+@lru_cache(maxsize=None)
+def _fields(cls: type) -> tuple[dataclasses.Field[Any], ...]:
+    return tuple(f for f in dataclasses.fields(cls) if f.init)

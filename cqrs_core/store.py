@@ -1,0 +1,253 @@
+"""The event store API: append with optimistic concurrency, read a stream, read the global order.
+
+Gap-free global order (DESIGN promise 3)
+----------------------------------------
+Positions come from the table's identity sequence, so on PostgreSQL concurrent writers take
+positions in one order and commit in another: a reader doing ``WHERE position > checkpoint``
+can pass position 10 while its transaction is still open and never see it. Serialising all
+appends would cap writes at the commit rate, so writers stay parallel and the *reader* is careful:
+
+* It reads positions after its cursor and accepts only the contiguous run. At the first missing
+  position it stops: the hole is either a transaction still in flight, or a permanent hole (a
+  rolled-back append; sequences do not roll back).
+* To tell them apart it records a horizon: ``pg_snapshot_xmax`` taken *after* the read. Every
+  transaction that holds a missing position at or below the highest position it saw had an xid
+  below that horizon, because ``append`` takes its xid (``pg_current_xact_id()``) *before* it
+  draws positions. Once ``pg_snapshot_xmin`` of a later snapshot has passed the horizon, all of
+  those transactions have ended; a position still missing on the next read is permanent and
+  skipped. https://www.postgresql.org/docs/15/functions-info.html#FUNCTIONS-PG-SNAPSHOT
+* The cost: a long-running *writing* transaction anywhere holds readers at its hole. Connections
+  carry ``idle_in_transaction_session_timeout`` to bound it, and projection lag shows it.
+
+On SQLite there is one writer at a time and positions are drawn under the write lock, so a
+committed row never sits above an uncommitted one: any hole below a visible row is permanent.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from .errors import ConcurrencyConflict, WrongExpectedVersion
+from .events import Event, EventMetadata, RecordedEvent
+from .models import StoredEvent
+
+ANY_VERSION = -1
+NO_STREAM = 0
+
+_COLUMNS = (
+    "position", "stream_id", "stream_version", "event_type", "schema_version", "data",
+    "event_id", "command_id", "correlation_id", "causation_id", "actor_id", "metadata", "recorded_at",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewEvent:
+    """An event to append with the metadata it carries."""
+
+    event: Event
+    metadata: EventMetadata
+
+
+def append(
+    stream_id: str,
+    events: Sequence[Event | NewEvent],
+    expected_version: int,
+    *,
+    now: dt.datetime | None = None,
+    strict: bool = False,
+) -> list[RecordedEvent]:
+    """Append events to a stream, all or none, if the stream is at ``expected_version``.
+
+    ``expected_version`` is the stream's current version (0 for a new stream) or ``ANY_VERSION``.
+    A mismatch raises ``ConcurrencyConflict`` (retryable: re-read and decide again), or
+    ``WrongExpectedVersion`` with ``strict=True`` (the client's own precondition failed).
+    """
+    if not events:
+        return []
+    now = now or timezone.now()
+    with transaction.atomic():
+        current = _current_version_taking_xid(stream_id)
+        if expected_version != ANY_VERSION and current != expected_version:
+            raise _version_error(stream_id, expected_version, current, strict)
+        rows = [_row(stream_id, current + i, item, now) for i, item in enumerate(events, start=1)]
+        try:
+            with transaction.atomic():
+                StoredEvent.objects.bulk_create(rows)
+        except IntegrityError as exc:
+            if "stream_version" not in str(exc) and "cqrs_event_stream_version_uniq" not in str(exc):
+                raise
+            raise _version_error(stream_id, expected_version, None, strict) from exc
+    return [_recorded(row) for row in rows]
+
+
+def _version_error(stream: str, expected: int, current: int | None, strict: bool) -> ConcurrencyConflict:
+    detail = f"stream {stream} is not at version {expected}" + ("" if current is None else f" (it is at {current})")
+    error_type = WrongExpectedVersion if strict else ConcurrencyConflict
+    return error_type(detail, stream_id=stream, expected_version=expected, current_version=current)
+
+
+def _current_version_taking_xid(stream_id: str) -> int:
+    """The stream's version; on PostgreSQL also gives the transaction its xid before positions are drawn."""
+    if connection.vendor == "postgresql":
+        sql = "SELECT pg_current_xact_id(), COALESCE(MAX(stream_version), 0) FROM cqrs_event WHERE stream_id = %s"
+    else:
+        sql = "SELECT NULL, COALESCE(MAX(stream_version), 0) FROM cqrs_event WHERE stream_id = %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [stream_id])
+        return int(cursor.fetchone()[1])
+
+
+def _row(stream_id: str, version: int, item: Event | NewEvent, now: dt.datetime) -> StoredEvent:
+    event, meta = (item.event, item.metadata) if isinstance(item, NewEvent) else (item, EventMetadata(event_id=uuid4()))
+    return StoredEvent(
+        stream_id=stream_id, stream_version=version, event_type=event.event_type,
+        schema_version=event.schema_version, data=event.to_data(), event_id=meta.event_id,
+        command_id=meta.command_id, correlation_id=meta.correlation_id, causation_id=meta.causation_id,
+        actor_id=meta.actor_id, metadata=meta.extra, recorded_at=now,
+    )
+
+
+def _recorded(row: StoredEvent | dict[str, Any]) -> RecordedEvent:
+    get = row.__getitem__ if isinstance(row, dict) else row.__getattribute__
+    return RecordedEvent(
+        position=get("position"), stream_id=get("stream_id"), stream_version=get("stream_version"),
+        event_type=get("event_type"), schema_version=get("schema_version"), data=get("data"),
+        metadata=EventMetadata(
+            event_id=_uuid(get("event_id")), command_id=_uuid(get("command_id")),
+            correlation_id=_uuid(get("correlation_id")), causation_id=_uuid(get("causation_id")),
+            actor_id=get("actor_id"), extra=get("metadata") or {},
+        ),
+        recorded_at=get("recorded_at"),
+    )
+
+
+def _uuid(value: Any) -> UUID | None:
+    return value if value is None or isinstance(value, UUID) else UUID(str(value))
+
+
+def read_stream(stream_id: str, *, from_version: int = 1) -> list[RecordedEvent]:
+    """The events of one stream from a version on, in stream order."""
+    rows = StoredEvent.objects.filter(stream_id=stream_id, stream_version__gte=from_version)
+    return [_recorded(r) for r in rows.order_by("stream_version").values(*_COLUMNS)]
+
+
+def stream_version(stream_id: str) -> int:
+    """The stream's current version (0 when it has no events)."""
+    last = StoredEvent.objects.filter(stream_id=stream_id).order_by("-stream_version").values_list("stream_version", flat=True).first()
+    return last or 0
+
+
+def head_position() -> int:
+    """The highest position stored (visible to this transaction); 0 for an empty store."""
+    last = StoredEvent.objects.order_by("-position").values_list("position", flat=True).first()
+    return last or 0
+
+
+def read_all(after_position: int = 0, *, limit: int = 1000, types: Iterable[str] | None = None) -> list[RecordedEvent]:
+    """Events after a position as this transaction sees them.
+
+    This is the *naive* read: under concurrent writers it can pass positions whose transactions
+    are still open. Projections use :func:`read_committed` instead.
+    """
+    rows = StoredEvent.objects.filter(position__gt=after_position)
+    if types is not None:
+        rows = rows.filter(event_type__in=list(types))
+    return [_recorded(r) for r in rows.order_by("position").values(*_COLUMNS)[:limit]]
+
+
+def iter_all(after_position: int = 0, *, batch_size: int = 1000) -> Iterator[RecordedEvent]:
+    """All events after a position, in batches (for exports and rebuilds of a quiet store)."""
+    while batch := read_all(after_position, limit=batch_size):
+        yield from batch
+        after_position = batch[-1].position
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a gap-free reader stands: all positions ``<= position`` are delivered.
+
+    ``gap_upto`` and ``gap_horizon`` remember a hole seen below ``gap_upto``: once the oldest
+    running transaction id is at or past ``gap_horizon``, holes at or below ``gap_upto`` that are
+    still empty are permanent.
+    """
+
+    position: int = 0
+    gap_upto: int | None = None
+    gap_horizon: int | None = None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one read returned: events to apply, the cursor after them, and whether a hole held it."""
+
+    events: list[RecordedEvent]
+    cursor: Cursor
+    waiting_on_gap: bool
+
+
+def read_committed(cursor: Cursor, *, limit: int = 1000, types: Iterable[str] | None = None) -> Batch:
+    """The next events after ``cursor`` that can never be overtaken by a later commit.
+
+    Returns the events (of ``types``, if given) and the new cursor; the cursor may advance past
+    positions of other types and past permanent holes even when no event is returned.
+    """
+    concurrent = connection.vendor == "postgresql"
+    passed = cursor.gap_horizon is not None and (not concurrent or _oldest_running_xid() >= cursor.gap_horizon)
+    # Holes at or below this position are known to be permanent.
+    resolved_upto = (cursor.gap_upto or 0) if passed else 0
+    if not concurrent:
+        resolved_upto = 2**63
+    rows = _rows_after(cursor.position, limit, full=types is None)
+    if not rows:
+        return Batch([], cursor, False)
+    safe, stopped = _contiguous_prefix(cursor.position, rows, resolved_upto)
+    if types is None:
+        events = [_recorded(r) for r in rows if r["position"] <= safe]
+    else:
+        typed = StoredEvent.objects.filter(position__gt=cursor.position, position__lte=safe, event_type__in=list(types))
+        events = [_recorded(r) for r in typed.order_by("position").values(*_COLUMNS)]
+    return Batch(events, _next_cursor(cursor, safe, stopped, rows[-1]["position"], passed, concurrent), stopped)
+
+
+def _rows_after(position: int, limit: int, *, full: bool) -> list[dict[str, Any]]:
+    rows = StoredEvent.objects.filter(position__gt=position).order_by("position")
+    return list(rows.values(*(_COLUMNS if full else ("position",)))[:limit])
+
+
+def _contiguous_prefix(start: int, rows: list[dict[str, Any]], resolved_upto: int) -> tuple[int, bool]:
+    """The last position safe to deliver, and whether reading stopped at an unresolved hole."""
+    safe = start
+    for row in rows:
+        position = row["position"]
+        if position != safe + 1 and position - 1 > resolved_upto:
+            return safe, True
+        safe = position
+    return safe, False
+
+
+def _next_cursor(cursor: Cursor, safe: int, stopped: bool, seen_upto: int, passed: bool, concurrent: bool) -> Cursor:
+    if not stopped:
+        return Cursor(safe)
+    if cursor.gap_upto is not None and not passed and safe < cursor.gap_upto:
+        # Keep the older horizon: refreshing it under steady load would never let it pass.
+        return Cursor(safe, cursor.gap_upto, cursor.gap_horizon)
+    # The horizon is read after the rows, so it is at least the xmax of the read's snapshot.
+    return Cursor(safe, seen_upto, _next_xid() if concurrent else 0)
+
+
+def _oldest_running_xid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        return int(cursor.fetchone()[0])
+
+
+def _next_xid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+        return int(cursor.fetchone()[0])

@@ -1,0 +1,20 @@
+"""Celery tasks of the core, each one call deep."""
+from __future__ import annotations
+
+from uuid import UUID
+
+from celery import shared_task
+
+from .commands import Actor, command_from_data
+
+
+@shared_task(name="cqrs_core.execute_command", acks_late=True, reject_on_worker_lost=True)
+def execute_command(command_type: str, data: dict, user_id: int | None, is_staff: bool, command_id: str,
+                    correlation_id: str) -> None:
+    """Run a queued command; its command id makes a redelivered task a replay, not a repeat."""
+    from .bus import command_bus
+
+    command_bus.dispatch(
+        command_from_data(command_type, data), actor=Actor(user_id=user_id, is_staff=is_staff),
+        command_id=UUID(command_id), correlation_id=UUID(correlation_id),
+    )

@@ -1,0 +1,1 @@
+"""A small test-only bounded context: accounts with deposits and withdrawals."""

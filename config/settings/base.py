@@ -165,3 +165,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Demo data ----------------------------------------------------------------------------
+# Dotted paths to ``loader(stdout)`` functions run, in order, by ``manage.py seed_demo``.
+# Each bounded context registers its (idempotent) demo loader here.
+LEDGERLINE_DEMO_LOADERS: list[str] = []

@@ -7,3 +7,12 @@ class CqrsCoreConfig(AppConfig):
     name = "cqrs_core"
     verbose_name = "CQRS core"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from .bus import command_bus
+        from .projections import apply_immediate, wake_projections
+
+        if apply_immediate not in command_bus.in_transaction_hooks:
+            command_bus.in_transaction_hooks.append(apply_immediate)
+        if wake_projections not in command_bus.after_commit_hooks:
+            command_bus.after_commit_hooks.append(wake_projections)

@@ -103,3 +103,70 @@ class CommandRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.command_type} {self.command_id}"
+
+
+class ProjectionState(models.Model):
+    """A projection's checkpoint and health: one row per projection, locked by its runner.
+
+    ``position`` and the read-model rows move in the same transaction. ``gap_upto`` and
+    ``gap_horizon`` are the gap-free reader's memory of a hole (see ``cqrs_core.store``).
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        PAUSED = "paused"
+        REBUILDING = "rebuilding"
+        FAILED = "failed"
+
+    name = models.CharField(max_length=200, primary_key=True)
+    position = models.BigIntegerField(default=0)
+    gap_upto = models.BigIntegerField(null=True, blank=True)
+    gap_horizon = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    last_error = models.TextField(blank=True, default="")
+    generation = models.PositiveIntegerField(default=1)
+    events_applied = models.BigIntegerField(default=0)
+    last_applied_at = models.DateTimeField(null=True, blank=True)
+    rebuild_target = models.BigIntegerField(null=True, blank=True)
+    rebuild_started_at = models.DateTimeField(null=True, blank=True)
+    rebuild_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    rebuild_cancel_requested = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "cqrs_projection"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.position} ({self.status})"
+
+
+class DeadLetter(models.Model):
+    """An event a projection could not apply after its retries, with the error and what was done."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RESOLVED = "resolved"
+        SKIPPED = "skipped"
+
+    projection = models.CharField(max_length=200)
+    position = models.BigIntegerField()
+    stream_id = models.CharField(max_length=200)
+    event_type = models.CharField(max_length=200)
+    error = models.TextField()
+    traceback = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    resolved_by = models.CharField(max_length=150, blank=True, default="")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "cqrs_dead_letter"
+        ordering = ["projection", "position"]
+        constraints = [models.UniqueConstraint(fields=["projection", "position"], name="cqrs_dead_letter_uniq")]
+        indexes = [models.Index(fields=["status", "projection"], name="cqrs_dead_letter_status")]
+
+    def __str__(self) -> str:
+        return f"{self.projection} #{self.position} ({self.status})"

@@ -18,3 +18,19 @@ def execute_command(command_type: str, data: dict, user_id: int | None, is_staff
         command_from_data(command_type, data), actor=Actor(user_id=user_id, is_staff=is_staff),
         command_id=UUID(command_id), correlation_id=UUID(correlation_id),
     )
+
+
+@shared_task(name="cqrs_core.run_projection", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def run_projection_task(name: str) -> int:
+    """Bring one projection up to date; duplicates are harmless (one runner holds the lock)."""
+    from .projections import run_projection
+
+    return run_projection(name).applied
+
+
+@shared_task(name="cqrs_core.sweep_projections", ignore_result=True)
+def sweep_projections() -> list[str]:
+    """Celery beat: wake every async projection that is behind, whatever wake-ups were lost."""
+    from .projections import sweep
+
+    return sweep()

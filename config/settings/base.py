@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_celery_beat",
     "cqrs_core",
     "trading",
     "portfolio",
@@ -115,6 +116,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The event table is the outbox: these sweeps turn a lost wake-up into a short delay.
+CELERY_BEAT_SCHEDULE = {
+    "sweep-projections": {
+        "task": "cqrs_core.sweep_projections",
+        "schedule": env.float("CQRS_SWEEP_SECONDS", default=5.0),
+    },
+}
+# A broker outage must not hold a committed command's response for long: the wake-up is
+# only a hint (the sweep catches up), so publishing gives up quickly.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
 
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {

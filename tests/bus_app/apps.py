@@ -8,4 +8,4 @@ class BusAppConfig(AppConfig):
     label = "bus_app"
 
     def ready(self) -> None:
-        from . import commands  # noqa: F401  (registers handlers)
+        from . import commands, projections  # noqa: F401  (registers handlers and projections)

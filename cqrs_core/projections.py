@@ -1,0 +1,598 @@
+"""Projections: events in, read-model rows out, with a checkpoint that moves in the same transaction.
+
+* ``async`` projections run on Celery: woken after each commit that carries one of their event
+  types, swept by Celery beat so a lost wake-up only delays. A runner locks the projection's
+  state row for each batch (``SKIP LOCKED`` on PostgreSQL), reads with the gap-free
+  ``read_committed``, applies the events, moves the checkpoint and commits: one transaction, so
+  a crashed or duplicated run changes nothing twice (DESIGN promise 4).
+* ``immediate`` projections are applied inside the command's own transaction and never lag.
+  The command takes the state row ``FOR SHARE``; a rebuild takes it ``FOR UPDATE``, so a command
+  either applies its events itself or commits before the rebuild reads past them.
+* A failing event is retried with backoff, then stored as a dead letter; a ``strict``
+  projection stops before it (status ``failed``), a lenient one continues past it.
+* Rebuilds reset the read models and replay in batches with ``is_replaying()`` true, so
+  projections that would trigger outbound effects can tell; sagas are not projections and are
+  never driven by a rebuild.
+"""
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import logging
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.cache import cache
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from .errors import Conflict, NotFound
+from .events import Event, RecordedEvent
+from .models import DeadLetter, ProjectionState, StoredEvent
+from .store import Cursor, head_position, read_committed
+
+logger = logging.getLogger("ledgerline.projections")
+
+ASYNC = "async"
+IMMEDIATE = "immediate"
+Status = ProjectionState.Status
+
+#: Seconds after which a rebuild that stopped sending heartbeats is taken as dead.
+REBUILD_HEARTBEAT_TIMEOUT = 60
+#: How long one runner waits for a hole in the positions to resolve before it yields.
+GAP_WAIT_SECONDS = 0.5
+NOTIFY_CHANNEL = "cqrs_projection"
+
+_replaying: contextvars.ContextVar[bool] = contextvars.ContextVar("replaying", default=False)
+
+
+def is_replaying() -> bool:
+    """True while a rebuild replays history: outbound effects must not fire."""
+    return _replaying.get()
+
+
+Apply = Callable[[Event, RecordedEvent], None]
+
+
+@dataclass(frozen=True)
+class Projection:
+    """A registered projection: what it reads, what it writes, how it runs."""
+
+    name: str
+    apply: Apply
+    event_types: frozenset[str]
+    read_models: tuple[type[models.Model], ...]
+    mode: str = ASYNC
+    strict: bool = True
+    batch_size: int = 500
+    max_attempts: int = 3
+
+    def reset(self) -> None:
+        """Delete every row of the read models (children first, as listed last)."""
+        for model in reversed(self.read_models):
+            model.objects.all().delete()
+
+
+_PROJECTIONS: dict[str, Projection] = {}
+
+
+def projection(
+    name: str,
+    *,
+    events: Iterable[type[Event]],
+    read_models: Sequence[type[models.Model]],
+    mode: str = ASYNC,
+    strict: bool = True,
+    batch_size: int = 500,
+    max_attempts: int = 3,
+) -> Callable[[Apply], Apply]:
+    """Register ``apply(event, recorded)`` as projection ``name`` of the given event types."""
+    if mode not in (ASYNC, IMMEDIATE):
+        raise ValueError(f"unknown projection mode {mode!r}")
+
+    def register(fn: Apply) -> Apply:
+        if name in _PROJECTIONS and _PROJECTIONS[name].apply.__qualname__ != fn.__qualname__:
+            raise ValueError(f"projection {name!r} is already registered")
+        _PROJECTIONS[name] = Projection(
+            name, fn, frozenset(e.event_type for e in events), tuple(read_models), mode, strict, batch_size, max_attempts
+        )
+        return fn
+
+    return register
+
+
+def projections() -> list[Projection]:
+    return [_PROJECTIONS[name] for name in sorted(_PROJECTIONS)]
+
+
+def get_projection(name: str) -> Projection:
+    try:
+        return _PROJECTIONS[name]
+    except KeyError:
+        raise ProjectionNotFound(f"no projection named {name!r}", projection=name) from None
+
+
+class ProjectionNotFound(NotFound):
+    """No projection has this name."""
+
+    code = "projection_not_found"
+
+
+class RebuildAlreadyRunning(Conflict):
+    """A rebuild of this projection is already running."""
+
+    code = "rebuild_already_running"
+
+
+def ensure_states() -> None:
+    """Create the state rows of registered projections that have none yet."""
+    ProjectionState.objects.bulk_create(
+        [ProjectionState(name=p.name) for p in projections()], ignore_conflicts=True
+    )
+
+
+# --- running --------------------------------------------------------------------------------
+@dataclass
+class RunReport:
+    """What one call of :func:`run_projection` did."""
+
+    name: str
+    applied: int = 0
+    batches: int = 0
+    dead_lettered: int = 0
+    position: int = 0
+    status: str = Status.RUNNING
+    busy: bool = False
+
+
+@dataclass
+class _BatchOutcome:
+    applied: int = 0
+    moved: bool = False
+    waiting_on_gap: bool = False
+    dead_lettered: int = 0
+    position: int = 0
+    status: str = Status.RUNNING
+    busy: bool = False
+    caught_up: bool = False
+
+
+def run_projection(name: str, *, max_batches: int | None = None) -> RunReport:
+    """Apply pending events to one projection until caught up; safe to call from many workers."""
+    proj = get_projection(name)
+    report = RunReport(name)
+    gap_deadline: float | None = None
+    while max_batches is None or report.batches < max_batches:
+        outcome = _run_batch(proj)
+        _add(report, outcome)
+        if outcome.busy or outcome.status != Status.RUNNING:
+            break
+        if outcome.moved:
+            gap_deadline = None
+            continue
+        if outcome.waiting_on_gap:
+            gap_deadline = gap_deadline or time.monotonic() + GAP_WAIT_SECONDS
+            if time.monotonic() < gap_deadline:
+                time.sleep(0.01)
+                continue
+        # Caught up; a wake-up that found us busy meanwhile left the dirty mark.
+        if not _take_dirty(name):
+            break
+    return report
+
+
+def _add(report: RunReport, outcome: _BatchOutcome) -> None:
+    report.batches += 1
+    report.applied += outcome.applied
+    report.dead_lettered += outcome.dead_lettered
+    report.position = outcome.position or report.position
+    report.status = outcome.status
+    report.busy = outcome.busy
+
+
+def _run_batch(proj: Projection, *, rebuilding: bool = False, batch_size: int | None = None) -> _BatchOutcome:
+    with transaction.atomic():
+        state = _lock_state(proj.name)
+        if state is None:
+            return _BatchOutcome(busy=True)
+        expected = Status.REBUILDING if rebuilding else Status.RUNNING
+        if state.status != expected or (proj.mode == IMMEDIATE and not rebuilding):
+            return _BatchOutcome(position=state.position, status=state.status, caught_up=True)
+        start = state.position
+        batch = read_committed(
+            Cursor(state.position, state.gap_upto, state.gap_horizon),
+            limit=batch_size or proj.batch_size, types=proj.event_types,
+        )
+        outcome = _BatchOutcome(waiting_on_gap=batch.waiting_on_gap)
+        cursor = batch.cursor
+        for recorded in batch.events:
+            error = _apply_with_retries(proj, recorded)
+            if error is None:
+                outcome.applied += 1
+                continue
+            outcome.dead_lettered += 1
+            _dead_letter(proj, recorded, *error)
+            if proj.strict:
+                cursor = Cursor(recorded.position - 1)
+                state.status, state.last_error = Status.FAILED, f"position {recorded.position}: {error[0]}"
+                break
+        _save_state(state, cursor, outcome.applied, rebuilding)
+        outcome.moved = cursor.position != start
+        outcome.caught_up = not outcome.moved and not batch.waiting_on_gap
+        if rebuilding and outcome.caught_up and state.status == Status.REBUILDING:
+            # Switched in the same transaction as the last read: see the module docstring.
+            _finish_rebuild(state)
+        outcome.position, outcome.status = state.position, state.status
+        if outcome.moved:
+            _notify(proj.name, state.position)
+        return outcome
+
+
+def _lock_state(name: str) -> ProjectionState | None:
+    """The state row, locked for this transaction; None when another runner holds it (PostgreSQL)."""
+    rows = ProjectionState.objects.filter(name=name)
+    if connection.vendor == "postgresql":
+        state = rows.select_for_update(skip_locked=True).first()
+        if state is None and not ProjectionState.objects.filter(name=name).exists():
+            ensure_states()
+            state = rows.select_for_update(skip_locked=True).first()
+        return state
+    # SQLite: the IMMEDIATE transaction already holds the database's one write lock.
+    state = rows.first()
+    if state is None:
+        ensure_states()
+        state = rows.first()
+    return state
+
+
+def _apply_with_retries(proj: Projection, recorded: RecordedEvent) -> tuple[str, str, int] | None:
+    """Apply one event in a savepoint, retrying with backoff; the error after the last attempt."""
+    for attempt in range(1, proj.max_attempts + 1):
+        try:
+            with transaction.atomic():
+                proj.apply(recorded.event, recorded)
+            return None
+        except Exception as exc:  # any failure of a projection goes to the dead letters
+            if attempt == proj.max_attempts:
+                logger.error("projection %s failed on position %s: %s", proj.name, recorded.position, exc,
+                             exc_info=True)
+                return f"{type(exc).__name__}: {exc}", traceback.format_exc(), attempt
+            time.sleep(0.01 * 2 ** (attempt - 1))
+    return None
+
+
+def _dead_letter(proj: Projection, recorded: RecordedEvent, error: str, tb: str, attempts: int) -> None:
+    letter, created = DeadLetter.objects.get_or_create(
+        projection=proj.name, position=recorded.position,
+        defaults={"stream_id": recorded.stream_id, "event_type": recorded.event_type, "error": error,
+                  "traceback": tb, "attempts": attempts},
+    )
+    if not created:
+        letter.error, letter.traceback = error, tb
+        letter.attempts += attempts
+        letter.status = DeadLetter.Status.PENDING
+        letter.save(update_fields=["error", "traceback", "attempts", "status", "updated_at"])
+
+
+def _save_state(state: ProjectionState, cursor: Cursor, applied: int, rebuilding: bool) -> None:
+    state.position, state.gap_upto, state.gap_horizon = cursor.position, cursor.gap_upto, cursor.gap_horizon
+    state.events_applied += applied
+    now = timezone.now()
+    if applied:
+        state.last_applied_at = now
+    if rebuilding:
+        state.rebuild_heartbeat_at = now
+    state.save()
+
+
+def _finish_rebuild(state: ProjectionState) -> None:
+    state.status = Status.RUNNING
+    state.rebuild_target = state.rebuild_started_at = state.rebuild_heartbeat_at = None
+    state.rebuild_cancel_requested = False
+    state.save()
+
+
+def _notify(name: str, position: int) -> None:
+    """Tell waiting readers (``min_position``) that the projection moved; sent on commit."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, f"{name}:{position}"])
+
+
+def _dirty_key(name: str) -> str:
+    return f"cqrs:projection-dirty:{name}"
+
+
+def _take_dirty(name: str) -> bool:
+    try:
+        return bool(cache.delete(_dirty_key(name)))
+    except Exception:  # a cache outage only delays: the beat sweep catches up
+        return False
+
+
+# --- wiring into the command bus ------------------------------------------------------------
+def apply_immediate(recorded: Sequence[RecordedEvent]) -> None:
+    """Bus hook, inside the command's transaction: apply the events to immediate projections."""
+    types = {r.event_type for r in recorded}
+    for proj in projections():
+        if proj.mode != IMMEDIATE or not proj.event_types & types:
+            continue
+        if _status_for_share(proj.name) != Status.RUNNING:
+            continue  # a rebuild (or an operator) has it; the rebuild reads these events itself
+        for item in recorded:
+            if item.event_type in proj.event_types:
+                proj.apply(item.event, item)
+
+
+def _status_for_share(name: str) -> str:
+    if connection.vendor != "postgresql":
+        state = ProjectionState.objects.filter(name=name).values_list("status", flat=True).first()
+        if state is None:
+            ensure_states()
+            return Status.RUNNING
+        return state
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT status FROM cqrs_projection WHERE name = %s FOR SHARE", [name])
+        row = cursor.fetchone()
+    if row is None:
+        ensure_states()
+        return _status_for_share(name)
+    return row[0]
+
+
+def wake_projections(recorded: Sequence[RecordedEvent]) -> None:
+    """Bus hook, after commit: queue a run of each async projection the events concern.
+
+    The events are already safe in the store: a wake-up that cannot be sent is only a delay.
+    """
+    from .tasks import run_projection_task
+
+    types = {r.event_type for r in recorded}
+    for proj in projections():
+        if proj.mode != ASYNC or not proj.event_types & types:
+            continue
+        try:
+            cache.set(_dirty_key(proj.name), 1, timeout=60)
+            run_projection_task.apply_async(args=[proj.name])
+        except Exception:
+            logger.warning("could not wake projection %s; the beat sweep will catch up", proj.name, exc_info=True)
+
+
+# --- rebuilds -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Progress:
+    """How far a rebuild is: positions done of the positions to do, rate and time left."""
+
+    name: str
+    done: int
+    total: int
+    applied: int
+    elapsed: float
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def percent(self) -> float:
+        return 100.0 if self.total <= 0 else min(100.0, 100.0 * self.done / self.total)
+
+    @property
+    def eta_seconds(self) -> float | None:
+        return (self.total - self.done) / self.rate if self.rate > 0 else None
+
+
+@dataclass
+class RebuildReport:
+    name: str
+    events: int = 0
+    applied: int = 0
+    dead_lettered: int = 0
+    position: int = 0
+    status: str = Status.RUNNING
+    seconds: float = 0.0
+    dry_run: bool = False
+    cancelled: bool = False
+
+
+def rebuild(
+    name: str,
+    *,
+    from_position: int = 0,
+    batch_size: int | None = None,
+    dry_run: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+) -> RebuildReport:
+    """Reset a projection and replay it from ``from_position`` (0: from the start, read models emptied).
+
+    With ``from_position > 0`` the read models are kept and assumed to reflect every event up to
+    it (resuming an interrupted rebuild). Refuses with ``RebuildAlreadyRunning`` while another
+    rebuild of the same projection is alive.
+    """
+    proj = get_projection(name)
+    started = time.monotonic()
+    if dry_run:
+        count = StoredEvent.objects.filter(position__gt=from_position, event_type__in=proj.event_types).count()
+        return RebuildReport(name, events=count, position=from_position, dry_run=True)
+    target = _claim_rebuild(proj, from_position)
+    report = RebuildReport(name)
+    token = _replaying.set(True)
+    try:
+        while True:
+            outcome = _run_batch(proj, rebuilding=True, batch_size=batch_size)
+            report.applied += outcome.applied
+            report.dead_lettered += outcome.dead_lettered
+            report.position, report.status = outcome.position, outcome.status
+            if progress is not None:
+                progress(Progress(name, outcome.position - from_position, target - from_position,
+                                  report.applied, time.monotonic() - started))
+            if outcome.busy:
+                time.sleep(0.05)
+                continue
+            if outcome.status != Status.REBUILDING:
+                break
+            if _cancel_requested(name):
+                report.cancelled = True
+                ProjectionState.objects.filter(name=name).update(status=Status.PAUSED, rebuild_cancel_requested=False)
+                report.status = Status.PAUSED
+                break
+            if not outcome.moved and outcome.waiting_on_gap:
+                time.sleep(0.01)
+    finally:
+        _replaying.reset(token)
+    report.events = report.applied + report.dead_lettered
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _claim_rebuild(proj: Projection, from_position: int) -> int:
+    """Mark the projection as rebuilding (resetting it when from 0); returns the target position."""
+    ensure_states()
+    with transaction.atomic():
+        state = ProjectionState.objects.select_for_update().get(name=proj.name)
+        now = timezone.now()
+        alive = state.rebuild_heartbeat_at and now - state.rebuild_heartbeat_at < dt.timedelta(seconds=REBUILD_HEARTBEAT_TIMEOUT)
+        if state.status == Status.REBUILDING and alive:
+            raise RebuildAlreadyRunning(f"projection {proj.name} is being rebuilt", projection=proj.name)
+        if from_position == 0:
+            proj.reset()
+            DeadLetter.objects.filter(projection=proj.name, status=DeadLetter.Status.PENDING).update(
+                status=DeadLetter.Status.SKIPPED, resolved_by="rebuild", resolved_at=now)
+        target = head_position()
+        state.status, state.position, state.gap_upto, state.gap_horizon = Status.REBUILDING, from_position, None, None
+        state.rebuild_target, state.rebuild_started_at, state.rebuild_heartbeat_at = target, now, now
+        state.rebuild_cancel_requested, state.last_error = False, ""
+        state.generation += 1
+        state.save()
+    return target
+
+
+def _cancel_requested(name: str) -> bool:
+    return ProjectionState.objects.filter(name=name, rebuild_cancel_requested=True).exists()
+
+
+def request_cancel(name: str) -> None:
+    """Ask a running rebuild to stop after its current batch (it ends ``paused``, resumable)."""
+    ProjectionState.objects.filter(name=name, status=Status.REBUILDING).update(rebuild_cancel_requested=True)
+
+
+# --- operating ------------------------------------------------------------------------------
+def pause(name: str) -> None:
+    get_projection(name)
+    ensure_states()
+    ProjectionState.objects.filter(name=name, status=Status.RUNNING).update(status=Status.PAUSED)
+
+
+def resume(name: str) -> None:
+    """Let a paused or failed projection run again from its checkpoint."""
+    get_projection(name)
+    ProjectionState.objects.filter(name=name, status__in=[Status.PAUSED, Status.FAILED]).update(
+        status=Status.RUNNING, last_error="")
+
+
+def retry_dead_letter(letter_id: int, *, by: str) -> bool:
+    """Apply a dead letter's event again; True when it now applies (and the letter is resolved)."""
+    letter = DeadLetter.objects.get(pk=letter_id)
+    proj = get_projection(letter.projection)
+    state = ProjectionState.objects.get(name=proj.name)
+    if state.status == Status.FAILED and state.position == letter.position - 1:
+        resume(proj.name)
+        run_projection(proj.name)
+        ok = ProjectionState.objects.get(name=proj.name).position >= letter.position
+    else:
+        ok = _apply_letter_out_of_order(proj, letter)
+    if ok:
+        DeadLetter.objects.filter(pk=letter_id).update(
+            status=DeadLetter.Status.RESOLVED, resolved_by=by, resolved_at=timezone.now())
+    return ok
+
+
+def _apply_letter_out_of_order(proj: Projection, letter: DeadLetter) -> bool:
+    """A lenient projection went on past the letter: apply it now, under the projection's lock."""
+    from .store import _recorded, _COLUMNS
+
+    row = StoredEvent.objects.filter(position=letter.position).values(*_COLUMNS).get()
+    with transaction.atomic():
+        _lock_state(proj.name)
+        error = _apply_with_retries(proj, _recorded(row))
+        if error is not None:
+            _dead_letter(proj, _recorded(row), *error)
+            return False
+    return True
+
+
+def skip_dead_letter(letter_id: int, *, by: str) -> None:
+    """Give up on a dead letter's event; a strict projection stopped on it moves past it."""
+    with transaction.atomic():
+        letter = DeadLetter.objects.select_for_update().get(pk=letter_id)
+        letter.status, letter.resolved_by, letter.resolved_at = DeadLetter.Status.SKIPPED, by, timezone.now()
+        letter.save()
+        ProjectionState.objects.filter(
+            name=letter.projection, status=Status.FAILED, position=letter.position - 1
+        ).update(position=letter.position, status=Status.RUNNING, last_error="", gap_upto=None, gap_horizon=None)
+    run_projection(letter.projection)
+
+
+@dataclass(frozen=True)
+class Lag:
+    """How far a projection is behind the head of the store."""
+
+    name: str
+    mode: str
+    status: str
+    position: int
+    head: int
+    events_behind: int
+    seconds_behind: float
+    pending_dead_letters: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def lag(names: Iterable[str] | None = None) -> list[Lag]:
+    """Lag of each projection: positions behind the head, and the age of the oldest unapplied event."""
+    ensure_states()
+    head = head_position()
+    wanted = set(names) if names is not None else None
+    states = {s.name: s for s in ProjectionState.objects.all()}
+    dead = dict(DeadLetter.objects.filter(status=DeadLetter.Status.PENDING).values("projection")
+                .annotate(n=models.Count("id")).values_list("projection", "n"))
+    now = timezone.now()
+    result = []
+    for proj in projections():
+        if wanted is not None and proj.name not in wanted:
+            continue
+        state = states[proj.name]
+        in_step = proj.mode == IMMEDIATE and state.status == Status.RUNNING
+        behind = 0 if in_step else max(0, head - state.position)
+        oldest = None if behind == 0 else (
+            StoredEvent.objects.filter(position__gt=state.position).order_by("position")
+            .values_list("recorded_at", flat=True).first())
+        seconds = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
+        result.append(Lag(proj.name, proj.mode, state.status, state.position, head, behind, seconds,
+                          dead.get(proj.name, 0)))
+    return result
+
+
+def caught_up(name: str, position: int) -> bool:
+    """Whether projection ``name`` reflects every event up to ``position``."""
+    proj = get_projection(name)
+    state = ProjectionState.objects.filter(name=name).values_list("status", "position").first()
+    if state is None:
+        return position <= 0
+    status, checkpoint = state
+    if proj.mode == IMMEDIATE and status == Status.RUNNING:
+        return True
+    return checkpoint >= position
+
+
+def sweep() -> list[str]:
+    """Beat task body: queue a run of every async projection that is behind (lost wake-ups)."""
+    from .tasks import run_projection_task
+
+    behind = [item.name for item in lag() if item.mode == ASYNC and item.events_behind and item.status == Status.RUNNING]
+    for name in behind:
+        run_projection_task.apply_async(args=[name])
+    return behind

@@ -552,7 +552,11 @@ class Lag:
 
 
 def lag(names: Iterable[str] | None = None) -> list[Lag]:
-    """Lag of each projection: positions behind the head, and the age of the oldest unapplied event."""
+    """Lag of each projection: positions behind the head, and the age of its oldest unapplied event.
+
+    Only events of the projection's own types count: a projection whose checkpoint trails the
+    head across other contexts' events is not behind.
+    """
     ensure_states()
     head = head_position()
     wanted = set(names) if names is not None else None
@@ -566,26 +570,32 @@ def lag(names: Iterable[str] | None = None) -> list[Lag]:
             continue
         state = states[proj.name]
         in_step = proj.mode == IMMEDIATE and state.status == Status.RUNNING
-        behind = 0 if in_step else max(0, head - state.position)
-        oldest = None if behind == 0 else (
-            StoredEvent.objects.filter(position__gt=state.position).order_by("position")
-            .values_list("recorded_at", flat=True).first())
+        oldest = None if in_step else _pending(proj, state.position).values_list("recorded_at", flat=True).first()
+        behind = 0 if oldest is None else max(0, head - state.position)
         seconds = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
         result.append(Lag(proj.name, proj.mode, state.status, state.position, head, behind, seconds,
                           dead.get(proj.name, 0)))
     return result
 
 
+def _pending(proj: Projection, after: int, upto: int | None = None) -> models.QuerySet[StoredEvent]:
+    """The projection's own events after its checkpoint, oldest first (index ``cqrs_event_type_pos``)."""
+    rows = StoredEvent.objects.filter(event_type__in=proj.event_types, position__gt=after)
+    if upto is not None:
+        rows = rows.filter(position__lte=upto)
+    return rows.order_by("position")
+
+
 def caught_up(name: str, position: int) -> bool:
-    """Whether projection ``name`` reflects every event up to ``position``."""
+    """Whether projection ``name`` reflects every committed event of its types up to ``position``."""
     proj = get_projection(name)
     state = ProjectionState.objects.filter(name=name).values_list("status", "position").first()
-    if state is None:
-        return position <= 0
-    status, checkpoint = state
+    status, checkpoint = state if state is not None else (Status.RUNNING, 0)
     if proj.mode == IMMEDIATE and status == Status.RUNNING:
         return True
-    return checkpoint >= position
+    if checkpoint >= position:
+        return True
+    return status == Status.RUNNING and not _pending(proj, checkpoint, position).exists()
 
 
 def sweep() -> list[str]:

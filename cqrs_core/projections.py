@@ -595,7 +595,7 @@ def caught_up(name: str, position: int) -> bool:
         return True
     if checkpoint >= position:
         return True
-    return status == Status.RUNNING and not _pending(proj, checkpoint, position).exists()
+    return not _pending(proj, checkpoint, position).exists()
 
 
 def sweep() -> list[str]:

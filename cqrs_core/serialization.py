@@ -56,6 +56,9 @@ def from_json(tp: Any, value: Any) -> Any:
     if tp is Any or tp is object:
         return value
     if isinstance(tp, type):
+        if isinstance(value, float) and tp in (Decimal, int):
+            # Decimal(0.1) would keep the float's binary error, int(1.5) would truncate.
+            raise TypeError(f"a float cannot be decoded as {tp.__name__}; send a string")
         if dataclasses.is_dataclass(tp):
             return decode_dataclass(tp, value)
         if issubclass(tp, enum.Enum):

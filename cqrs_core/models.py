@@ -20,6 +20,11 @@ class AppendOnlyQuerySet(models.QuerySet["StoredEvent"]):
     def _raw_delete(self, using: Any) -> NoReturn:
         raise AppendOnlyViolation("stored events cannot be deleted")
 
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("update_conflicts"):
+            raise AppendOnlyViolation("stored events cannot be upserted")
+        return super().bulk_create(objs, *args, **kwargs)
+
 
 class StoredEvent(models.Model):
     """One event in the append-only store.
@@ -64,7 +69,8 @@ class StoredEvent(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise AppendOnlyViolation("stored events cannot be updated")
-        super().save(*args, **kwargs)
+        # A new instance with an existing position would otherwise UPDATE that row; insert or fail.
+        super().save(*args, **{**kwargs, "force_insert": True})
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyViolation("stored events cannot be deleted")

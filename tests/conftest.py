@@ -1,1 +1,34 @@
+"""Shared fixtures: a deterministic command context and a plain user actor."""
 from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from cqrs_core.commands import SYSTEM, Actor, CommandContext
+
+FIXED_NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+
+
+def context(*, actor: Actor = SYSTEM, now: dt.datetime = FIXED_NOW, seed: int = 0,
+            lookups: Mapping[str, Any] | None = None) -> CommandContext:
+    """A CommandContext with a fixed clock and predictable ids (uuid5 of ``seed`` and a counter)."""
+    counter = iter(range(1, 1_000_000))
+
+    def new_id() -> uuid.UUID:
+        return uuid.uuid5(uuid.NAMESPACE_OID, f"{seed}:{next(counter)}")
+
+    return CommandContext(
+        now=now, actor=actor, command_id=uuid.uuid5(uuid.NAMESPACE_OID, f"{seed}:command"),
+        correlation_id=uuid.uuid5(uuid.NAMESPACE_OID, f"{seed}:correlation"), lookups=lookups or {},
+        id_factory=new_id,
+    )
+
+
+@pytest.fixture
+def actor() -> Actor:
+    """A plain (non-staff) user with id 1."""
+    return Actor(user_id=1)

@@ -1,0 +1,58 @@
+"""Exact JSON: Decimals survive to the database and back; floats and unknown fields are refused."""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from cqrs_core.events import decode_event
+from cqrs_core.serialization import decode_dataclass, from_json, to_json
+from cqrs_core.store import append, read_stream
+from tests.bus_app.commands import Deposit
+from tests.bus_app.events import FundsDeposited
+from tests.factories import DepositFactory, FundsDepositedFactory
+
+BEYOND_FLOAT = Decimal("0.1000000000000000055511151231257827")
+
+
+def test_decimal_survives_a_json_round_trip_exactly() -> None:
+    event = FundsDepositedFactory(amount=BEYOND_FLOAT)
+    data = json.loads(json.dumps(event.to_data()))
+    assert data["amount"] == "0.1000000000000000055511151231257827"
+    decoded = decode_event(event.event_type, event.schema_version, data)
+    assert decoded == event
+    assert decoded.amount.as_tuple() == BEYOND_FLOAT.as_tuple()
+
+
+@pytest.mark.django_db
+def test_decimal_survives_the_event_store_exactly() -> None:
+    event = FundsDepositedFactory(amount=BEYOND_FLOAT)
+    append("money-1", [event], expected_version=0)
+    assert read_stream("money-1")[0].event.amount.as_tuple() == BEYOND_FLOAT.as_tuple()
+
+
+def test_floats_are_refused_when_encoding() -> None:
+    with pytest.raises(TypeError, match="float"):
+        to_json(FundsDeposited(account_id=FundsDepositedFactory().account_id, amount=0.1))  # type: ignore[arg-type]
+
+
+def test_floats_are_refused_when_decoding_a_decimal() -> None:
+    with pytest.raises(TypeError, match="float"):
+        from_json(Decimal, 0.1)
+
+
+def test_floats_are_refused_when_decoding_an_int() -> None:
+    with pytest.raises(TypeError, match="float"):
+        from_json(int, 1.5)
+
+
+def test_unknown_fields_are_refused() -> None:
+    data = DepositFactory().to_data()
+    with pytest.raises(TypeError, match="no field"):
+        decode_dataclass(Deposit, {**data, "note": "x"})
+
+
+def test_a_command_round_trips_through_its_data() -> None:
+    command = DepositFactory(amount=BEYOND_FLOAT)
+    assert decode_dataclass(Deposit, json.loads(json.dumps(command.to_data()))) == command

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Ledgerline developer entry point. Needs only Python 3.11 on the machine.
 #
-#   ./dev.sh run                        migrate, seed the demo, serve on 127.0.0.1:${PORT:-8000}
-#   ./dev.sh test [pytest args]         the whole test suite (embedded stack unless env says otherwise)
-#   ./dev.sh services-test [pytest args] the suite against PostgreSQL + Redis (see README)
+#   ./dev.sh run                          migrate, seed the demo, serve on 127.0.0.1:${PORT:-8000}
+#   ./dev.sh test [pytest args]           the whole test suite (embedded stack by default)
+#   ./dev.sh services-test [pytest args]  the suite against PostgreSQL + Redis (see README)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -25,12 +25,14 @@ is_py311() {
 find_python() {
     local candidate
     for candidate in "${PYTHON:-}" python3.11 python3; do
-        if [[ -n "$candidate" ]] && command -v "$candidate" >/dev/null && is_py311 "$candidate"; then
+        [[ -n "$candidate" ]] && command -v "$candidate" >/dev/null || continue
+        if is_py311 "$candidate"; then
             command -v "$candidate"
             return
         fi
     done
-    die "Python 3.11 is required: put python3.11 (or a python3 that is 3.11) on PATH, or set PYTHON=/path/to/python3.11"
+    die "Python 3.11 is required: put python3.11 (or a python3 that is 3.11) on PATH," \
+        "or set PYTHON=/path/to/python3.11"
 }
 
 create_venv() {
@@ -42,8 +44,10 @@ create_venv() {
 }
 
 requirements_hash() {
-    "$VENV_PY" -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' \
-        requirements.txt
+    "$VENV_PY" - requirements.txt <<'PY'
+import hashlib, sys
+print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())
+PY
 }
 
 # Creates the venv if missing (or not 3.11) and installs requirements.txt when it changed.
@@ -100,7 +104,8 @@ cmd_services_test() {
     export DATABASE_URL="${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ledgerline}"
     export CACHE_URL="${CACHE_URL:-redis://127.0.0.1:6379/1}"
     export CELERY_BROKER_URL="${CELERY_BROKER_URL:-redis://127.0.0.1:6379/2}"
-    echo "==> Services: DATABASE_URL=$DATABASE_URL CACHE_URL=$CACHE_URL CELERY_BROKER_URL=$CELERY_BROKER_URL"
+    echo "==> Services: DATABASE_URL=$DATABASE_URL"
+    echo "              CACHE_URL=$CACHE_URL CELERY_BROKER_URL=$CELERY_BROKER_URL"
     cmd_test "$@"
 }
 

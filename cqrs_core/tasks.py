@@ -34,3 +34,11 @@ def sweep_projections() -> list[str]:
     from .projections import sweep
 
     return sweep()
+
+
+@shared_task(name="cqrs_core.refresh_query", ignore_result=True)
+def refresh_query(query_type: str, data: dict, user_id: int | None, is_staff: bool) -> None:
+    """Recompute a cached query answer served stale-while-revalidate, as the actor who asked."""
+    from .queries import query_bus, query_from_data
+
+    query_bus.refresh(query_from_data(query_type, data), actor=Actor(user_id=user_id, is_staff=is_staff))

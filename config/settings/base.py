@@ -166,6 +166,8 @@ SPECTACULAR_SETTINGS = {
 # --- CQRS core ----------------------------------------------------------------------------
 CQRS_SNAPSHOT_EVERY = env.int("CQRS_SNAPSHOT_EVERY", default=100)
 CQRS_CONFLICT_RETRIES = env.int("CQRS_CONFLICT_RETRIES", default=5)
+# Longest a query with ``min_position`` waits for its projections before answering stale.
+CQRS_MIN_POSITION_WAIT = env.float("CQRS_MIN_POSITION_WAIT", default=2.0)
 
 # --- Internationalisation, static ----------------------------------------------------------
 LANGUAGE_CODE = "en-us"

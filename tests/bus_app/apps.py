@@ -8,4 +8,4 @@ class BusAppConfig(AppConfig):
     label = "bus_app"
 
     def ready(self) -> None:
-        from . import commands, projections  # noqa: F401  (registers handlers and projections)
+        from . import commands, projections, queries  # noqa: F401  (registers handlers, projections, queries)

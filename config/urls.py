@@ -12,5 +12,6 @@ urlpatterns = [
     path("api/auth/token/", TokenObtainApi.as_view(), name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema", template_name="cqrs_core/api/redoc.html"),
+         name="api-redoc"),
 ]

@@ -1,6 +1,7 @@
 """Helpers of the HTTP tests."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rest_framework.test import APIClient
@@ -34,7 +35,7 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
     """The response is a problem of this status and code, in the one error shape; returns the body."""
     assert response.status_code == status, response.content
     assert response["Content-Type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
+    body: dict[str, Any] = json.loads(response.content)
     assert body["code"] == code, body
     assert body["status"] == status
     assert body["type"] == f"urn:ledgerline:problem:{code}"

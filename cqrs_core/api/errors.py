@@ -99,7 +99,9 @@ def exception_handler(exc: Exception, context: Mapping[str, Any]) -> Response:
 def to_problem(exc: Exception) -> Problem:
     """The problem an exception stands for; unknown exceptions are a retryable 500."""
     if isinstance(exc, DomainError):
-        return Problem(exc.http_status, exc.code, exc.title, exc.detail, exc.retryable, context=exc.context)
+        headers = {"Retry-After": str(SERVICE_UNAVAILABLE_RETRY_AFTER)} if exc.http_status == 503 else {}
+        return Problem(exc.http_status, exc.code, exc.title, exc.detail, exc.retryable, context=exc.context,
+                       headers=headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

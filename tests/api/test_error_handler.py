@@ -16,7 +16,7 @@ from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
 from cqrs_core.api.errors import field_errors
-from cqrs_core.errors import Conflict
+from cqrs_core.errors import Conflict, ServiceUnavailable
 
 from .support import assert_problem
 
@@ -55,7 +55,8 @@ def test_an_unexpected_exception_is_a_retryable_500_logged_with_its_traceback(ca
     assert record.levelno == logging.ERROR and record.exc_info and record.exc_info[0] is RuntimeError
 
 
-@pytest.mark.parametrize("exc", [OperationalError("connection refused"), InterfaceError("connection already closed")])
+@pytest.mark.parametrize("exc", [OperationalError("connection refused"), InterfaceError("connection already closed"),
+                                 ServiceUnavailable()])
 def test_an_unreachable_database_is_a_retryable_503(exc: Exception) -> None:
     response = _get(exc)
 

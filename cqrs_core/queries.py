@@ -256,12 +256,12 @@ class QueryBus:
 
     def _answer(self, spec: QuerySpec, query: Query, actor: Actor, min_position: int) -> QueryResult:
         snapshot = _snapshot(spec.projections)
-        key = self._key(spec, query, actor, snapshot) if spec.cache else None
+        policy = spec.cache
+        key = self._key(spec, query, actor, snapshot) if policy else None
         entry = _cache_call("get", key) if key else None
-        if isinstance(entry, _Entry) and entry.position >= min_position:
+        # An entry below min_position is never served for this request, however young it is.
+        if policy and key and isinstance(entry, _Entry) and entry.position >= min_position:
             age = (self.clock() - entry.computed_at).total_seconds()
-            policy = spec.cache
-            assert policy is not None
             if age <= policy.ttl + policy.stale_while_revalidate:
                 if age > policy.ttl:
                     _schedule_refresh(query, actor, key, policy)
@@ -365,9 +365,10 @@ def _listen_until(names: Sequence[str], position: int, deadline: float) -> bool:
 
     if _reached(names, position):  # the common case costs no extra connection
         return True
+    # Django's cursor class and adapters belong to its own wrapper; a bare connection needs neither.
     params = {k: v for k, v in connection.get_connection_params().items() if k not in ("cursor_factory", "context")}
     with psycopg.connect(**params, autocommit=True) as listener:
-        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")  # a constant identifier, not user input
         try:
             # LISTEN before the check: a NOTIFY committed in between is queued, not lost.
             reached = _reached(names, position)

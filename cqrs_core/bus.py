@@ -8,6 +8,7 @@ transaction). A version conflict re-loads and re-decides up to ``CQRS_CONFLICT_R
 from __future__ import annotations
 
 import contextvars
+import decimal
 import logging
 import random
 import time
@@ -20,7 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from .commands import SYSTEM, Actor, Command, CommandContext, Decision, HandlerSpec, handler_for
+from .commands import MONEY_CONTEXT, SYSTEM, Actor, Command, CommandContext, Decision, HandlerSpec, handler_for
 from .errors import ConcurrencyConflict, DomainError, IdempotencyKeyReused, WrongExpectedVersion
 from .events import Event, EventMetadata, RecordedEvent
 from .models import CommandRecord, Snapshot, StoredEvent
@@ -162,7 +163,8 @@ class CommandBus:
             now=self.clock(), actor=env.actor, command_id=env.command_id, correlation_id=env.correlation_id,
             causation_id=env.causation_id, lookups=lookups,
         )
-        events, data = _normalise(spec.handler(state, env.command, ctx))
+        with decimal.localcontext(MONEY_CONTEXT):
+            events, data = _normalise(spec.handler(state, env.command, ctx))
         recorded = append(stream, [NewEvent(event=e, metadata=_metadata(env)) for e in events], version, now=ctx.now)
         new_version = version + len(recorded)
         _maybe_snapshot(spec, stream, state, version, recorded)
@@ -255,7 +257,9 @@ def _metadata(env: Envelope) -> EventMetadata:
 def replay(env: Envelope) -> CommandResult:
     """The stored outcome of an already handled command id; a different request is refused."""
     record = CommandRecord.objects.get(pk=env.command_id)
-    if record.fingerprint != env.command.fingerprint() or record.command_type != env.command.command_type:
+    same_request = record.fingerprint == env.command.fingerprint() and record.command_type == env.command.command_type
+    # Another actor's command id is refused like a different body: its result is not theirs to see.
+    if not same_request or record.actor_id != env.actor.user_id:
         raise IdempotencyKeyReused(command_id=str(env.command_id))
     rows = StoredEvent.objects.filter(command_id=env.command_id).order_by("position").values(*_COLUMNS)
     stored = record.result

@@ -6,6 +6,7 @@ it the folded state of its stream, the time, new ids and any read-only lookups i
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,6 +18,13 @@ from .events import Event, RecordedEvent
 from .serialization import decode_dataclass, to_json
 
 S = TypeVar("S")
+
+#: Arithmetic of handlers and folds: wide enough that sums of the API's largest amounts
+#: (28 digits) stay exact, where Python's default 28-digit context would round silently.
+MONEY_CONTEXT = decimal.Context(
+    prec=60, rounding=decimal.ROUND_HALF_EVEN,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+)
 C = TypeVar("C", bound="Command")
 
 
@@ -53,8 +61,9 @@ class Aggregate(Generic[S]):
     snapshot_version: int = 1
 
     def fold(self, events: Iterable[Event | RecordedEvent], state: S | None = None) -> S | None:
-        for item in events:
-            state = self.evolve(state, item.event if isinstance(item, RecordedEvent) else item)
+        with decimal.localcontext(MONEY_CONTEXT):
+            for item in events:
+                state = self.evolve(state, item.event if isinstance(item, RecordedEvent) else item)
         return state
 
 
@@ -154,6 +163,9 @@ def handles(
     def register(fn: Handler) -> Handler:
         if command_type in _HANDLERS:
             raise ValueError(f"{command_type.__name__} already has a handler")
+        taken = _BY_NAME.get(command_type.command_type)
+        if taken is not None and taken is not command_type:
+            raise ValueError(f"command name {command_type.command_type!r} is already used by {taken.__qualname__}")
         _HANDLERS[command_type] = HandlerSpec(
             command_type, fn, stream, aggregate, dict(lookups or {}), authorize, resources or ResourceRequirements()
         )

@@ -356,6 +356,9 @@ def wake_projections(recorded: Sequence[RecordedEvent]) -> None:
             continue
         try:
             cache.set(_dirty_key(proj.name), 1, timeout=60)
+        except Exception:  # without the mark a busy runner may miss this wake-up: the sweep covers it
+            logger.warning("could not mark projection %s dirty", proj.name, exc_info=True)
+        try:
             run_projection_task.apply_async(args=[proj.name])
         except Exception:
             logger.warning("could not wake projection %s; the beat sweep will catch up", proj.name, exc_info=True)

@@ -64,7 +64,7 @@ def from_json(tp: Any, value: Any) -> Any:
         if issubclass(tp, enum.Enum):
             return tp(value)
         if tp is Decimal:
-            return Decimal(value)
+            return _finite_decimal(value)
         if tp is UUID:
             return value if isinstance(value, UUID) else UUID(str(value))
         if tp is dt.datetime:
@@ -90,6 +90,15 @@ def _from_json_container(tp: Any, origin: Any, value: Any) -> Any:
     if origin in (set, frozenset):
         return origin(items)
     return items
+
+
+def _finite_decimal(value: Any) -> Decimal:
+    if isinstance(value, float):
+        raise TypeError("floats are not allowed in stored data; use Decimal")
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
+    if not number.is_finite():
+        raise TypeError(f"{value!r} is not a finite number")
+    return number
 
 
 def decode_dataclass(cls: type[T], data: dict[str, Any]) -> T:

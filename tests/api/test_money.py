@@ -118,8 +118,6 @@ def test_money_field_never_rounds() -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(strict=True, reason="handlers add Decimals in the default 28-digit context, which rounds sums "
-                                       "of two in-range amounts; see the API report")
 def test_a_balance_beyond_28_digits_is_not_rounded(api: APIClient, account: str) -> None:
     amount = '{"amount": "9000000000.000000000000000001"}'
     for _ in range(2):

@@ -19,7 +19,7 @@ from cqrs_core.store import read_stream
 from tests.bus_app.commands import AccountNotFound, Deposit, InsufficientFunds, OpenAccount
 from tests.bus_app.events import FundsDeposited
 from tests.bus_app.state import ACCOUNT
-from tests.factories import DepositFactory, OpenAccountFactory, WithdrawFactory
+from tests.factories import AccountOpenedFactory, DepositFactory, OpenAccountFactory, WithdrawFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -181,6 +181,31 @@ def test_a_command_id_reused_for_another_command_is_refused(actor: Actor) -> Non
     with pytest.raises(IdempotencyKeyReused):
         command_bus.dispatch(Deposit(account_id=account_id, amount=Decimal("2")), actor=actor, command_id=command_id)
     assert len(read_stream(_stream(account_id))) == 2
+
+
+def test_another_actor_reusing_a_command_id_gets_no_replay_of_the_first_result(actor: Actor) -> None:
+    account_id, command_id = _open(actor), uuid.uuid4()
+    cmd = Deposit(account_id=account_id, amount=Decimal("1"))
+    command_bus.dispatch(cmd, actor=actor, command_id=command_id)
+    with pytest.raises(IdempotencyKeyReused):
+        command_bus.dispatch(cmd, actor=Actor(user_id=(actor.user_id or 0) + 1000), command_id=command_id)
+    assert StoredEvent.objects.filter(command_id=command_id).count() == 1
+
+
+def test_two_command_classes_cannot_share_a_stored_name() -> None:
+    @dataclass(frozen=True, kw_only=True)
+    class NameClashForBusTest(Command, name="tests.Deposit"):
+        account_id: uuid.UUID
+
+    with pytest.raises(ValueError, match="already used"):
+        handles(NameClashForBusTest, stream=lambda c: "x")(lambda s, c, ctx: [])
+
+
+def test_folding_large_sums_is_exact_beyond_28_digits() -> None:
+    account_id = uuid.uuid4()
+    events = [AccountOpenedFactory(account_id=account_id)] + [
+        FundsDeposited(account_id=account_id, amount=Decimal("9000000000.000000000000000001")) for _ in range(2)]
+    assert ACCOUNT.fold(events).balance == Decimal("18000000000.000000000000000002")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -130,10 +130,13 @@ def test_cancel_pauses_the_rebuild_and_it_resumes_from_its_checkpoint() -> None:
     live_history(accounts=2, rounds=6)
     live = ledger_rows()
 
-    def cancel_after_first_batch(progress: Progress) -> None:
-        request_cancel(LEDGER)
+    def cancel_once_it_moved(progress: Progress) -> None:
+        # Not simply after the first batch: on PostgreSQL a first batch may only note the holes
+        # below the first row (the sequence is not reset between tests) and wait for them to settle.
+        if progress.done > 0:
+            request_cancel(LEDGER)
 
-    report = rebuild(LEDGER, batch_size=4, progress=cancel_after_first_batch)
+    report = rebuild(LEDGER, batch_size=4, progress=cancel_once_it_moved)
     paused = state(LEDGER)
     assert report.cancelled and report.status == Status.PAUSED
     assert paused.status == Status.PAUSED and not paused.rebuild_cancel_requested

@@ -499,6 +499,9 @@ def resume(name: str) -> None:
 def retry_dead_letter(letter_id: int, *, by: str) -> bool:
     """Apply a dead letter's event again; True when it now applies (and the letter is resolved)."""
     letter = DeadLetter.objects.get(pk=letter_id)
+    if letter.status != DeadLetter.Status.PENDING:
+        # Already resolved or skipped: applying it again would apply the event twice.
+        return letter.status == DeadLetter.Status.RESOLVED
     proj = get_projection(letter.projection)
     state = ProjectionState.objects.get(name=proj.name)
     if state.status == Status.FAILED and state.position == letter.position - 1:
@@ -506,24 +509,33 @@ def retry_dead_letter(letter_id: int, *, by: str) -> bool:
         run_projection(proj.name)
         ok = ProjectionState.objects.get(name=proj.name).position >= letter.position
     else:
-        ok = _apply_letter_out_of_order(proj, letter)
+        return _apply_letter_out_of_order(proj, letter, by)
     if ok:
         DeadLetter.objects.filter(pk=letter_id).update(
             status=DeadLetter.Status.RESOLVED, resolved_by=by, resolved_at=timezone.now())
     return ok
 
 
-def _apply_letter_out_of_order(proj: Projection, letter: DeadLetter) -> bool:
-    """A lenient projection went on past the letter: apply it now, under the projection's lock."""
+def _apply_letter_out_of_order(proj: Projection, letter: DeadLetter, by: str) -> bool:
+    """A lenient projection went on past the letter: apply it now, under the projection's lock.
+
+    The letter is locked and resolved in the same transaction as the apply, so two retries of
+    one letter (a double click, two operators) apply its event once.
+    """
     from .store import _recorded, _COLUMNS
 
     row = StoredEvent.objects.filter(position=letter.position).values(*_COLUMNS).get()
     with transaction.atomic():
         _lock_state(proj.name)
+        pending = DeadLetter.objects.select_for_update().filter(pk=letter.pk).values_list("status", flat=True).first()
+        if pending != DeadLetter.Status.PENDING:
+            return pending == DeadLetter.Status.RESOLVED
         error = _apply_with_retries(proj, _recorded(row))
         if error is not None:
             _dead_letter(proj, _recorded(row), *error)
             return False
+        DeadLetter.objects.filter(pk=letter.pk).update(
+            status=DeadLetter.Status.RESOLVED, resolved_by=by, resolved_at=timezone.now())
     return True
 
 

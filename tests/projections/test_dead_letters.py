@@ -1,9 +1,11 @@
 """Dead letters: a poison event stops a strict projection, a lenient one goes on; retry and skip."""
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 
 import pytest
+from django.db import connection
 
 from cqrs_core.models import DeadLetter, ProjectionState
 from cqrs_core.projections import Status, retry_dead_letter, skip_dead_letter
@@ -80,3 +82,34 @@ def test_skip_moves_the_strict_projection_past_the_letter(poison: set[Decimal]) 
     assert balances.status == Status.RUNNING and balances.position == after
     row = AccountBalance.objects.get(account_id=account)
     assert row.balance == Decimal("15") and row.transactions == 2
+
+
+def test_retrying_a_lenient_letter_twice_applies_its_event_once(poison: set[Decimal]) -> None:
+    """A double click, or two operators at once: the second retry must not apply the event again."""
+    account, first, bad, after = poisoned_history(poison)
+    poison.clear()
+    letter = DeadLetter.objects.get(projection=LEDGER, position=bad)
+    go = threading.Barrier(2, timeout=30)
+    outcomes: list[bool] = []
+    errors: list[BaseException] = []
+
+    def operator(name: str) -> None:
+        try:
+            go.wait()
+            outcomes.append(retry_dead_letter(letter.pk, by=name))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=operator, args=(name,)) for name in ("dave", "erin")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not errors, errors
+    assert outcomes == [True, True]
+    assert retry_dead_letter(letter.pk, by="frank") is True
+    assert ledger_counts_per_position() == {first: 1, bad: 1, after: 1}
+    letter.refresh_from_db()
+    assert letter.status == DeadLetter.Status.RESOLVED and letter.resolved_by in ("dave", "erin")

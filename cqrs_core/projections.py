@@ -231,14 +231,15 @@ def _run_batch(proj: Projection, *, rebuilding: bool = False, batch_size: int | 
         return outcome
 
 
-def _lock_state(name: str) -> ProjectionState | None:
-    """The state row, locked for this transaction; None when another runner holds it (PostgreSQL)."""
+def _lock_state(name: str, *, wait: bool = False) -> ProjectionState | None:
+    """The state row, locked for this transaction; None when another runner holds it and not ``wait``."""
     rows = ProjectionState.objects.filter(name=name)
     if connection.vendor == "postgresql":
-        state = rows.select_for_update(skip_locked=True).first()
+        locking = rows.select_for_update() if wait else rows.select_for_update(skip_locked=True)
+        state = locking.first()
         if state is None and not ProjectionState.objects.filter(name=name).exists():
             ensure_states()
-            state = rows.select_for_update(skip_locked=True).first()
+            state = locking.first()
         return state
     # SQLite: the IMMEDIATE transaction already holds the database's one write lock.
     state = rows.first()
@@ -526,7 +527,7 @@ def _apply_letter_out_of_order(proj: Projection, letter: DeadLetter, by: str) ->
 
     row = StoredEvent.objects.filter(position=letter.position).values(*_COLUMNS).get()
     with transaction.atomic():
-        _lock_state(proj.name)
+        _lock_state(proj.name, wait=True)
         pending = DeadLetter.objects.select_for_update().filter(pk=letter.pk).values_list("status", flat=True).first()
         if pending != DeadLetter.Status.PENDING:
             return pending == DeadLetter.Status.RESOLVED

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
 
+from config.celery import app as celery_app
 from cqrs_core.commands import SYSTEM, Actor, CommandContext
 
 FIXED_NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
@@ -32,3 +33,22 @@ def context(*, actor: Actor = SYSTEM, now: dt.datetime = FIXED_NOW, seed: int = 
 def actor() -> Actor:
     """A plain (non-staff) user with id 1."""
     return Actor(user_id=1)
+
+
+@pytest.fixture(autouse=True)
+def eager_wakeups(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Celery tasks (wake-ups, refreshes, queued commands) run inline, except in real-worker tests.
+
+    With a real broker configured (the services run) tasks would otherwise pile up in a queue
+    with no worker to take them. Tests marked ``services`` talk to a real worker instead.
+    """
+    if request.node.get_closest_marker("services") is not None:
+        yield
+        return
+    # Saved and restored by hand: monkeypatch's undo trips on Celery's lazy settings object.
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        celery_app.conf.task_always_eager = before

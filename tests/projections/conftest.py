@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 
-from config.celery import app as celery_app
 from cqrs_core.bus import command_bus
 from cqrs_core.commands import Actor
 from cqrs_core.models import StoredEvent
@@ -20,24 +19,6 @@ from tests.bus_app.projections import POISON_AMOUNTS
 USER = Actor(user_id=1)
 MONEY_TYPES = (FundsDeposited.event_type, FundsWithdrawn.event_type)
 BALANCES, LEDGER, OWNERS = "bus_app.balances", "bus_app.ledger", "bus_app.owners"
-
-
-@pytest.fixture(autouse=True)
-def eager_wakeups(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Wake-ups run inline on commit in every mode, except in tests of the real worker.
-
-    With a real broker configured (services run) wake-ups would otherwise pile up in the queue
-    with no worker to take them, and tests would depend on a worker that is not there.
-    """
-    if request.node.get_closest_marker("services") is not None:
-        yield
-        return
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    try:
-        yield
-    finally:
-        celery_app.conf.task_always_eager = before
 
 
 @pytest.fixture

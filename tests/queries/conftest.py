@@ -1,14 +1,12 @@
-"""Fixtures of the query bus tests: eager tasks, accounts, a controllable clock."""
+"""Fixtures of the query bus tests: accounts and a controllable clock (tasks run eagerly: tests/conftest.py)."""
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 
-from config.celery import app as celery_app
 from cqrs_core.bus import command_bus
 from cqrs_core.commands import Actor
 from cqrs_core.queries import query_bus
@@ -16,18 +14,6 @@ from tests.bus_app.commands import Deposit, OpenAccount
 
 ALICE, BOB, STAFF = Actor(user_id=1), Actor(user_id=2), Actor(user_id=3, is_staff=True)
 BALANCES = "bus_app.balances"
-
-
-@pytest.fixture(autouse=True)
-def eager_tasks() -> Iterator[None]:
-    """Wake-ups and refreshes run inline in every mode: no test here relies on a worker."""
-    # Saved and restored by hand: monkeypatch's undo trips on Celery's lazy settings object.
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    try:
-        yield
-    finally:
-        celery_app.conf.task_always_eager = before
 
 
 class Clock:

@@ -12,7 +12,7 @@ from django.db import connection
 
 import cqrs_core.bus as bus
 from cqrs_core.bus import CommandResult, command_bus, load
-from cqrs_core.commands import Actor, Command, CommandContext, handler_for, handles
+from cqrs_core.commands import Actor, Command, CommandContext, ResourceRequirements, handler_for, handles
 from cqrs_core.errors import ConcurrencyConflict, Forbidden, IdempotencyKeyReused, WrongExpectedVersion
 from cqrs_core.models import CommandRecord, Snapshot, StoredEvent
 from cqrs_core.store import read_stream
@@ -257,3 +257,28 @@ def test_dispatch_async_runs_the_command_with_its_id_after_commit(actor: Actor, 
     row = StoredEvent.objects.get(stream_id=_stream(cmd.account_id))
     assert (row.command_id, row.actor_id) == (command_id, actor.user_id)
     assert CommandRecord.objects.get(pk=command_id).command_type == OpenAccount.command_type
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeavyReportForBusTest(Command):
+    account_id: uuid.UUID
+
+
+@handles(HeavyReportForBusTest, stream=lambda c: f"bus-test.heavy-{c.account_id}",
+         resources=ResourceRequirements(queue="heavy", priority=9, time_limit=5, soft_time_limit=4))
+def _heavy_report(state: None, cmd: HeavyReportForBusTest, ctx: CommandContext) -> list:
+    return []
+
+
+def test_resource_requirements_choose_the_celery_queue_priority_and_time_limits(
+        actor: Actor, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks) -> None:
+    from cqrs_core.tasks import execute_command
+
+    sent: list[dict] = []
+    monkeypatch.setattr(execute_command, "apply_async", lambda **options: sent.append(options))
+    with django_capture_on_commit_callbacks(execute=True):
+        command_bus.dispatch_async(HeavyReportForBusTest(account_id=uuid.uuid4()), actor=actor)
+    assert len(sent) == 1
+    options = {k: v for k, v in sent[0].items() if k != "kwargs"}
+    assert options == {"queue": "heavy", "priority": 9, "time_limit": 5, "soft_time_limit": 4}
+    assert sent[0]["kwargs"]["command_type"] == HeavyReportForBusTest.command_type

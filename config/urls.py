@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from cqrs_core.api.auth import TokenObtainApi
@@ -10,6 +10,7 @@ from cqrs_core.api.auth import TokenObtainApi
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/auth/token/", TokenObtainApi.as_view(), name="api-token"),
+    path("api/market/", include("market.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema", template_name="cqrs_core/api/redoc.html"),

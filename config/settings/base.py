@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "trading",
     "portfolio",
     "yield_farming",
+    "market",
 ]
 
 MIDDLEWARE = [
@@ -122,6 +123,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cqrs_core.sweep_projections",
         "schedule": env.float("CQRS_SWEEP_SECONDS", default=5.0),
     },
+    "market-tick": {
+        "task": "market.tick",
+        "schedule": env.float("MARKET_TICK_SECONDS", default=60.0),
+    },
 }
 # A broker outage must not hold a committed command's response for long: the wake-up is
 # only a hint (the sweep catches up), so publishing gives up quickly.
@@ -189,4 +194,13 @@ LOGGING = {
 # --- Demo data ----------------------------------------------------------------------------
 # Dotted paths to ``loader(stdout)`` functions run, in order, by ``manage.py seed_demo``.
 # Each bounded context registers its (idempotent) demo loader here.
-LEDGERLINE_DEMO_LOADERS: list[str] = []
+LEDGERLINE_DEMO_LOADERS: list[str] = [
+    "market.demo.load",
+]
+
+# --- Market -------------------------------------------------------------------------------
+# The seeded simulated feed (beat task ``market.tick``); there is no real exchange feed yet.
+MARKET_SIMULATED_FEED = env.bool("MARKET_SIMULATED_FEED", default=True)
+MARKET_SIMULATION_SEED = env.int("MARKET_SIMULATION_SEED", default=7)
+# Most 1m candles one tick appends per pair; a longer outage is left as a gap in the series.
+MARKET_TICK_MAX_CANDLES = env.int("MARKET_TICK_MAX_CANDLES", default=60)

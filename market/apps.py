@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class MarketConfig(AppConfig):
+    name = "market"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import commands, projections, queries, tasks  # noqa: F401  (registers handlers, projections, queries)

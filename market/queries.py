@@ -1,0 +1,131 @@
+"""Queries of the market context, and plain functions other contexts may call.
+
+Other contexts use :func:`latest_price` and :func:`known_pairs` (or the ``GetLatestPrice``
+query through the bus); they never import this context's models.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Max
+
+from cqrs_core.queries import CachePolicy, Query, QueryContext, query_handler
+
+from .analytics import CoinStats, Hour, rank, summarise, window_start
+from .models import Candle, PairHourBucket
+from .pairs import PAIRS, Pair, get_pair, known_pairs, require_pair
+from .projections import CANDLES
+
+QUOTE_PLACES = Decimal("0.00000001")
+
+
+def latest_price(pair: str) -> Decimal | None:
+    """The close of the pair's latest recorded candle; None for an unknown pair or before any candle."""
+    known = get_pair(pair)
+    if known is None:
+        return None
+    return Candle.objects.filter(pair=known.symbol).order_by("-open_time").values_list("close", flat=True).first()
+
+
+# --- top coins ---------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class GetTopCoins(Query):
+    sort: str = "volume"
+    window: str = "24h"
+    limit: int = 20
+    min_volume: Decimal = Decimal(0)
+    include_stablecoins: bool = False
+    descending: bool = True
+
+
+@query_handler(GetTopCoins, projections=[CANDLES], cache=CachePolicy(ttl=60))
+def get_top_coins(query: GetTopCoins, ctx: QueryContext) -> dict[str, Any]:
+    """Pairs ranked over a window ending at the latest recorded hour; reads only hourly buckets."""
+    as_of = PairHourBucket.objects.aggregate(latest=Max("hour"))["latest"]
+    if as_of is None:
+        return {"as_of": None, "window": query.window, "sort": query.sort, "results": []}
+    start = window_start(as_of, query.window)
+    hours: dict[str, list[Hour]] = defaultdict(list)
+    rows = PairHourBucket.objects.filter(hour__gte=start, hour__lte=as_of).values_list(
+        "pair", "hour", "open", "high", "low", "close", "volume", "quote_volume")
+    for pair, *values in rows.iterator(chunk_size=2000):
+        hours[pair].append(Hour(*values))
+    stats = [summarise(p.symbol, p.base, p.is_stablecoin, hours[p.symbol]) for p in _candidates(query)
+             if hours.get(p.symbol)]
+    ranked = rank(stats, sort=query.sort, descending=query.descending, min_volume=query.min_volume,
+                  limit=query.limit)
+    return {"as_of": as_of, "window_start": start, "window": query.window, "sort": query.sort,
+            "results": [_coin(s) for s in ranked]}
+
+
+def _candidates(query: GetTopCoins) -> list[Pair]:
+    return [p for p in PAIRS if query.include_stablecoins or not p.is_stablecoin]
+
+
+def _coin(stats: CoinStats) -> dict[str, Any]:
+    return {"pair": stats.pair, "base": stats.base, "is_stablecoin": stats.is_stablecoin,
+            "last_price": stats.last_price, "open_price": stats.open_price, "high": stats.high, "low": stats.low,
+            "volume": stats.volume, "quote_volume": stats.quote_volume.quantize(QUOTE_PLACES),
+            "price_change_pct": stats.price_change_pct, "volatility_pct": stats.volatility_pct,
+            "hours": stats.hours}
+
+
+# --- candles -----------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class GetCandles(Query):
+    pair: str
+    timeframe: str | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    limit: int = 100
+    offset: int = 0
+
+
+@query_handler(GetCandles, projections=[CANDLES], cache=CachePolicy(ttl=60))
+def get_candles(query: GetCandles, ctx: QueryContext) -> dict[str, Any]:
+    """One page of a pair's candles, oldest first, with ``start <= open_time < end``."""
+    pair = require_pair(query.pair)
+    rows = Candle.objects.filter(pair=pair.symbol)
+    if query.timeframe:
+        rows = rows.filter(timeframe=query.timeframe)
+    if query.start is not None:
+        rows = rows.filter(open_time__gte=query.start)
+    if query.end is not None:
+        rows = rows.filter(open_time__lt=query.end)
+    page = rows.order_by("open_time").values(
+        "timeframe", "open_time", "open", "high", "low", "close", "volume")[query.offset:query.offset + query.limit]
+    return {"pair": pair.symbol, "count": rows.count(), "results": list(page)}
+
+
+# --- latest price and pairs --------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class GetLatestPrice(Query):
+    pair: str
+
+
+@query_handler(GetLatestPrice, projections=[CANDLES], cache=CachePolicy(ttl=60))
+def get_latest_price(query: GetLatestPrice, ctx: QueryContext) -> dict[str, Any]:
+    """The latest close of a known pair (``price`` is None before its first candle)."""
+    pair = require_pair(query.pair)
+    row = Candle.objects.filter(pair=pair.symbol).order_by("-open_time").values("open_time", "close").first()
+    return {"pair": pair.symbol, "price": row["close"] if row else None, "open_time": row["open_time"] if row else None}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListPairs(Query):
+    pass
+
+
+@query_handler(ListPairs, projections=[CANDLES], cache=CachePolicy(ttl=60))
+def list_pairs(query: ListPairs, ctx: QueryContext) -> list[dict[str, Any]]:
+    """Every known pair with its latest price (None before its first candle)."""
+    return [{"pair": p.symbol, "base": p.base, "quote": p.quote, "is_stablecoin": p.is_stablecoin,
+             "price": latest_price(p.symbol)} for p in PAIRS]
+
+
+__all__ = ["GetCandles", "GetLatestPrice", "GetTopCoins", "ListPairs", "known_pairs",
+           "latest_price", "require_pair"]

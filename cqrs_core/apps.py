@@ -16,3 +16,8 @@ class CqrsCoreConfig(AppConfig):
             command_bus.in_transaction_hooks.append(apply_immediate)
         if wake_projections not in command_bus.after_commit_hooks:
             command_bus.after_commit_hooks.append(wake_projections)
+        # Saga state lives in its own module of this app; importing it registers the model.
+        from .sagas import start_sagas_for_events
+
+        if start_sagas_for_events not in command_bus.after_commit_hooks:
+            command_bus.after_commit_hooks.append(start_sagas_for_events)

@@ -42,3 +42,24 @@ def refresh_query(query_type: str, data: dict, user_id: int | None, is_staff: bo
     from .queries import query_bus, query_from_data
 
     query_bus.refresh(query_from_data(query_type, data), actor=Actor(user_id=user_id, is_staff=is_staff))
+
+
+@shared_task(name="cqrs_core.saga_step", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def saga_step(saga_id: str) -> None:
+    """Move a saga by one step and queue the next; a redelivered task finds the lease or the step done."""
+    from .sagas.engine import advance, run_saga, schedule
+
+    if saga_step.app.conf.task_always_eager:
+        run_saga(UUID(saga_id))  # inline: a loop in the driver, not a recursion through apply_async
+        return
+    tick = advance(UUID(saga_id))
+    if tick.more:
+        schedule(UUID(saga_id), countdown=tick.delay, options=tick.options)
+
+
+@shared_task(name="cqrs_core.sweep_sagas", ignore_result=True)
+def sweep_sagas() -> list[str]:
+    """Celery beat: re-drive sagas whose step is overdue or whose worker or message was lost."""
+    from .sagas.engine import sweep_sagas as sweep
+
+    return [str(saga_id) for saga_id in sweep()]

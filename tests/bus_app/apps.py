@@ -8,4 +8,4 @@ class BusAppConfig(AppConfig):
     label = "bus_app"
 
     def ready(self) -> None:
-        from . import commands, projections, queries  # noqa: F401  (registers handlers, projections, queries)
+        from . import commands, projections, queries, sagas  # noqa: F401  (each registers itself)

@@ -127,6 +127,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "market.tick",
         "schedule": env.float("MARKET_TICK_SECONDS", default=60.0),
     },
+    # Re-drives sagas whose step is overdue, whose retry is due or whose next-step message was lost.
+    "sweep-sagas": {
+        "task": "cqrs_core.sweep_sagas",
+        "schedule": env.float("CQRS_SAGA_SWEEP_SECONDS", default=10.0),
+    },
 }
 # A broker outage must not hold a committed command's response for long: the wake-up is
 # only a hint (the sweep catches up), so publishing gives up quickly.

@@ -1,4 +1,4 @@
-"""Fixtures of the market tests: projections applied inline, candles, and API clients."""
+"""Fixtures of the market tests: candles and an authenticated API client."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,23 +11,20 @@ from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from config.celery import app as celery_app
 from market.events import CandleData
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture(autouse=True)
-def eager_wakeups() -> Iterator[None]:
-    """Wake-ups run inline on commit in every mode: with a real broker no worker would take them."""
-    before = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
+def fresh_cache() -> Iterator[None]:
+    """Throttles and cached answers live in the cache; each test starts with none.
+
+    Celery runs eagerly here through the suite-wide ``eager_wakeups`` fixture (tests/conftest.py).
+    """
     cache.clear()
-    try:
-        yield
-    finally:
-        celery_app.conf.task_always_eager = before
-        cache.clear()
+    yield
+    cache.clear()
 
 
 def candle(open_time: dt.datetime, open_: str, high: str, low: str, close: str, volume: str) -> CandleData:

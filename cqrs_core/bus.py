@@ -185,7 +185,7 @@ class CommandBus:
         for hook in self.in_transaction_hooks:
             hook(recorded)
         if recorded:
-            transaction.on_commit(lambda: [hook(recorded) for hook in self.after_commit_hooks])
+            transaction.on_commit(lambda: self._after_commit(recorded))
         return result
 
 
@@ -204,6 +204,16 @@ def _lock_stream_and_check_handled(stream: str, command_id: UUID) -> bool:
     # when it starts, so a check in the locking statement would miss the commit it waited for.
     # https://www.postgresql.org/docs/15/transaction-iso.html#XACT-READ-COMMITTED
     return CommandRecord.objects.filter(pk=command_id).exists()
+
+
+    def _after_commit(self, recorded: Sequence[RecordedEvent]) -> None:
+        """Run every after-commit hook; the command is already committed, so a hook's failure is only logged."""
+        for hook in self.after_commit_hooks:
+            try:
+                hook(recorded)
+            except Exception:
+                logger.exception("after-commit hook %s failed at position %s", getattr(hook, "__name__", hook),
+                                 recorded[-1].position)
 
 
 class _AlreadyHandled(Exception):

@@ -71,13 +71,15 @@ class Aggregate(Generic[S]):
 class ResourceRequirements:
     """What a command's work needs when it runs on a worker: Celery queue, priority, time limit."""
 
-    queue: str = "commands"
+    queue: str | None = None  # None: Celery's default queue, which every worker consumes
     priority: int = 5
     time_limit: float = 60.0
     soft_time_limit: float | None = None
 
     def celery_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {"queue": self.queue, "priority": self.priority, "time_limit": self.time_limit}
+        options: dict[str, Any] = {"priority": self.priority, "time_limit": self.time_limit}
+        if self.queue is not None:
+            options["queue"] = self.queue
         if self.soft_time_limit is not None:
             options["soft_time_limit"] = self.soft_time_limit
         return options

@@ -189,6 +189,16 @@ class CommandBus:
         return result
 
 
+    def _after_commit(self, recorded: Sequence[RecordedEvent]) -> None:
+        """Run every after-commit hook; the command is already committed, so a hook's failure is only logged."""
+        for hook in self.after_commit_hooks:
+            try:
+                hook(recorded)
+            except Exception:
+                logger.exception("after-commit hook %s failed at position %s", getattr(hook, "__name__", hook),
+                                 recorded[-1].position)
+
+
 def _lock_stream_and_check_handled(stream: str, command_id: UUID) -> bool:
     """Queue behind other commands on the same stream; say whether this command id is handled.
 
@@ -204,16 +214,6 @@ def _lock_stream_and_check_handled(stream: str, command_id: UUID) -> bool:
     # when it starts, so a check in the locking statement would miss the commit it waited for.
     # https://www.postgresql.org/docs/15/transaction-iso.html#XACT-READ-COMMITTED
     return CommandRecord.objects.filter(pk=command_id).exists()
-
-
-    def _after_commit(self, recorded: Sequence[RecordedEvent]) -> None:
-        """Run every after-commit hook; the command is already committed, so a hook's failure is only logged."""
-        for hook in self.after_commit_hooks:
-            try:
-                hook(recorded)
-            except Exception:
-                logger.exception("after-commit hook %s failed at position %s", getattr(hook, "__name__", hook),
-                                 recorded[-1].position)
 
 
 class _AlreadyHandled(Exception):

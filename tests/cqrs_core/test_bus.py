@@ -282,3 +282,17 @@ def test_resource_requirements_choose_the_celery_queue_priority_and_time_limits(
     options = {k: v for k, v in sent[0].items() if k != "kwargs"}
     assert options == {"queue": "heavy", "priority": 9, "time_limit": 5, "soft_time_limit": 4}
     assert sent[0]["kwargs"]["command_type"] == HeavyReportForBusTest.command_type
+
+
+def test_a_failing_after_commit_hook_neither_stops_the_next_nor_fails_the_command(
+        actor: Actor, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks) -> None:
+    seen: list[int] = []
+
+    def broken(recorded) -> None:
+        raise RuntimeError("hook down")
+
+    monkeypatch.setattr(command_bus, "after_commit_hooks", [broken, lambda recorded: seen.append(recorded[-1].position)])
+    with django_capture_on_commit_callbacks(execute=True):
+        result = command_bus.dispatch(OpenAccountFactory(), actor=actor)
+    assert seen == [result.position]
+    assert StoredEvent.objects.filter(position=result.position).exists()

@@ -10,6 +10,8 @@ from cqrs_core.api.auth import TokenObtainApi
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/auth/token/", TokenObtainApi.as_view(), name="api-token"),
+    path("api/portfolio/", include("portfolio.urls")),
+    path("api/trading/", include("trading.urls")),
     path("api/market/", include("market.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

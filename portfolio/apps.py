@@ -6,3 +6,6 @@ from django.apps import AppConfig
 class PortfolioConfig(AppConfig):
     name = "portfolio"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import commands, projections, queries  # noqa: F401  (registers handlers, projections, queries)

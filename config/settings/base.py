@@ -179,6 +179,18 @@ CQRS_CONFLICT_RETRIES = env.int("CQRS_CONFLICT_RETRIES", default=5)
 # Longest a query with ``min_position`` waits for its projections before answering stale.
 CQRS_MIN_POSITION_WAIT = env.float("CQRS_MIN_POSITION_WAIT", default=2.0)
 
+# --- Trading and portfolio ----------------------------------------------------------------
+# Decimal strings, read as Decimal by portfolio.rules (money never passes through a float).
+TRADING_MIN_TRADE_USD = env.str("TRADING_MIN_TRADE_USD", default="10")
+# Largest allowed distance of a trade's price from the latest market price, as a share of it.
+TRADING_PRICE_BAND = env.str("TRADING_PRICE_BAND", default="0.05")
+# Fee in USD on buys and sells, as a share of the notional.
+TRADING_FEE_RATE = env.str("TRADING_FEE_RATE", default="0.001")
+# Maximum position size (USD) of users an operator has set no limit for.
+PORTFOLIO_DEFAULT_MAX_POSITION_USD = env.str("PORTFOLIO_DEFAULT_MAX_POSITION_USD", default="100000")
+# A trade whose notional exceeds this share of the portfolio's value records PortfolioImpacted.
+PORTFOLIO_IMPACT_THRESHOLD = env.str("PORTFOLIO_IMPACT_THRESHOLD", default="0.05")
+
 # --- Internationalisation, static ----------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from . import apis
+
+urlpatterns = [
+    path("", apis.PortfolioApi.as_view(), name="portfolio-detail"),
+    path("deposits/", apis.DepositApi.as_view(), name="portfolio-deposits"),
+    path("withdrawals/", apis.WithdrawalApi.as_view(), name="portfolio-withdrawals"),
+    path("<int:user_id>/risk-limits/", apis.RiskLimitsApi.as_view(), name="portfolio-risk-limits"),
+]

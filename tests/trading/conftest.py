@@ -1,0 +1,6 @@
+"""The trading tests share the portfolio tests' fixtures (one consistency boundary, one market)."""
+from __future__ import annotations
+
+from tests.portfolio.conftest import (  # noqa: F401  (fixtures)
+    _fresh_throttles, alice, api, bob, bob_api, fixed_market, operator, staff_api,
+)

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from django.db import models
 
+from cqrs_core.fields import ExactDecimalField
+
 
 class AccountBalance(models.Model):
     account_id = models.UUIDField(primary_key=True)
     owner_id = models.BigIntegerField()
     currency = models.CharField(max_length=8)
-    balance = models.DecimalField(max_digits=28, decimal_places=10)
+    balance = ExactDecimalField(max_digits=38, decimal_places=18)
     transactions = models.IntegerField(default=0)
     position = models.BigIntegerField()
 
@@ -18,7 +20,7 @@ class LedgerEntry(models.Model):
 
     position = models.BigIntegerField(db_index=True)
     account_id = models.UUIDField(db_index=True)
-    amount = models.DecimalField(max_digits=28, decimal_places=10)
+    amount = ExactDecimalField(max_digits=38, decimal_places=18)
 
 
 class AccountOwner(models.Model):

@@ -48,7 +48,7 @@ def test_an_answer_carries_its_position_in_the_body_and_header(alice: Any) -> No
     response = _get(alice, account, f"?min_position={position}")
     assert response.status_code == 200
     assert response.data == {"data": {"account_id": str(account), "owner_id": alice.pk, "currency": "USD",
-                                      "balance": "10.0000000000", "transactions": 1, "position": position},
+                                      "balance": "10.000000000000000000", "transactions": 1, "position": position},
                              "position": position, "stale": False}
     assert response["X-Read-Position"] == str(position)
     assert "X-Stale" not in response and "Retry-After" not in response

@@ -213,6 +213,7 @@ LOGGING = {
 # Each bounded context registers its (idempotent) demo loader here.
 LEDGERLINE_DEMO_LOADERS: list[str] = [
     "market.demo.load",
+    "portfolio.demo.load",  # after the market: trades take its latest prices
 ]
 
 # --- Market -------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.db import models
 
-from .fields import ExactDecimalField
+from cqrs_core.fields import ExactDecimalField
 
 
 def money_field(**kwargs: object) -> ExactDecimalField:

@@ -1,4 +1,4 @@
-"""Project URLs: the admin, token sign-in, the OpenAPI schema and its offline docs."""
+"""Project URLs: the admin, health probes and metrics, token sign-in, the OpenAPI schema and its offline docs."""
 from __future__ import annotations
 
 from django.contrib import admin
@@ -6,9 +6,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from cqrs_core.api.auth import TokenObtainApi
+from cqrs_core.health import LivenessApi, ReadinessApi, metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("health/live/", LivenessApi.as_view(), name="health-live"),
+    path("health/ready/", ReadinessApi.as_view(), name="health-ready"),
+    path("metrics", metrics_view, name="metrics"),
     path("api/auth/token/", TokenObtainApi.as_view(), name="api-token"),
     path("api/portfolio/", include("portfolio.urls")),
     path("api/trading/", include("trading.urls")),

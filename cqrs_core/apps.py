@@ -21,3 +21,17 @@ class CqrsCoreConfig(AppConfig):
 
         if start_sagas_for_events not in command_bus.after_commit_hooks:
             command_bus.after_commit_hooks.append(start_sagas_for_events)
+        # Metrics, the ids in log records and in Celery message headers (metrics, logs, signals).
+        from . import signals  # noqa: F401  (connects the Celery signal handlers)
+        from .logs import bind_command_id
+        from .metrics import count_appended, observe_command, observe_query
+        from .queries import query_bus
+
+        if bind_command_id not in command_bus.middleware:
+            command_bus.middleware.insert(0, bind_command_id)
+        if observe_command not in command_bus.observers:
+            command_bus.observers.append(observe_command)
+        if count_appended not in command_bus.after_commit_hooks:
+            command_bus.after_commit_hooks.append(count_appended)
+        if observe_query not in query_bus.observers:
+            query_bus.observers.append(observe_query)

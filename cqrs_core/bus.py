@@ -24,6 +24,7 @@ from django.utils import timezone
 from .commands import MONEY_CONTEXT, SYSTEM, Actor, Command, CommandContext, Decision, HandlerSpec, handler_for
 from .errors import ConcurrencyConflict, DomainError, IdempotencyKeyReused, WrongExpectedVersion
 from .events import Event, EventMetadata, RecordedEvent
+from .logs import current_request_id
 from .models import CommandRecord, Snapshot, StoredEvent
 from .serialization import from_json, to_json
 from .store import NewEvent, _recorded, _COLUMNS, append, read_stream, stream_version
@@ -258,9 +259,11 @@ def _normalise(decision: Sequence[Event] | Decision) -> tuple[list[Event], dict[
 
 
 def _metadata(env: Envelope) -> EventMetadata:
+    request_id = current_request_id.get()
     return EventMetadata(
         event_id=uuid4(), command_id=env.command_id, correlation_id=env.correlation_id,
         causation_id=env.causation_id or env.command_id, actor_id=env.actor.user_id,
+        extra={"request_id": request_id} if request_id else {},
     )
 
 

@@ -230,6 +230,8 @@ class QueryBus:
 
     def __init__(self, *, clock: Callable[[], dt.datetime] = timezone.now) -> None:
         self.clock = clock
+        #: Called with (query_type, cached, elapsed_ms) after each answer, e.g. by the metrics.
+        self.observers: list[Callable[[str, bool, float], None]] = []
 
     def ask(self, query: Query, *, actor: Actor = SYSTEM, min_position: int | None = None,
             timeout: float | None = None) -> QueryResult:
@@ -238,6 +240,7 @@ class QueryBus:
         Domain errors of the handler (``NotFound`` for someone else's row) propagate.
         """
         spec = handler_for(query)
+        asked = time.perf_counter()
         waited_ms = 0.0
         if min_position is not None:
             wait = settings.CQRS_MIN_POSITION_WAIT if timeout is None else timeout
@@ -246,6 +249,8 @@ class QueryBus:
             waited_ms = (time.monotonic() - started) * 1000
         result = self._answer(spec, query, actor, min_position or 0)
         stale = min_position is not None and result.position < min_position
+        for observer in self.observers:
+            observer(query.query_type, result.cached, (time.perf_counter() - asked) * 1000)
         return dataclasses.replace(result, stale=stale, waited_ms=waited_ms)
 
     def refresh(self, query: Query, *, actor: Actor = SYSTEM) -> QueryResult:

@@ -40,6 +40,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every later middleware, view and log record has the request and correlation ids.
+    "cqrs_core.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -137,6 +139,9 @@ CELERY_BEAT_SCHEDULE = {
 # only a hint (the sweep catches up), so publishing gives up quickly.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+# Workers log through LOGGING below (JSON with the request and correlation ids when asked for),
+# not through handlers of Celery's own that would replace it.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- REST framework -----------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -178,6 +183,10 @@ CQRS_SNAPSHOT_EVERY = env.int("CQRS_SNAPSHOT_EVERY", default=100)
 CQRS_CONFLICT_RETRIES = env.int("CQRS_CONFLICT_RETRIES", default=5)
 # Longest a query with ``min_position`` waits for its projections before answering stale.
 CQRS_MIN_POSITION_WAIT = env.float("CQRS_MIN_POSITION_WAIT", default=2.0)
+# /health/ready/ answers 503 when a projection's oldest unapplied event is older than this.
+CQRS_READY_MAX_LAG_SECONDS = env.float("CQRS_READY_MAX_LAG_SECONDS", default=60.0)
+# Bearer token /metrics asks for; empty: /metrics is open (keep it off the public network then).
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 # --- Trading and portfolio ----------------------------------------------------------------
 # Decimal strings, read as Decimal by portfolio.rules (money never passes through a float).
@@ -199,11 +208,20 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# LOG_FORMAT=json: one JSON object a line; either way records carry request_id, correlation_id
+# and command_id (cqrs_core.logs).
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ValueError(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "cqrs_core.logs.RequestContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "cqrs_core.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

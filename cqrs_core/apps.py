@@ -21,6 +21,12 @@ class CqrsCoreConfig(AppConfig):
 
         if start_sagas_for_events not in command_bus.after_commit_hooks:
             command_bus.after_commit_hooks.append(start_sagas_for_events)
+        # Operator records (refused commands per minute, reconciliation runs) and the built-in checks.
+        from . import reconciliation  # noqa: F401  (registers the built-in checks)
+        from .ops_models import record_command_outcome
+
+        if record_command_outcome not in command_bus.observers:
+            command_bus.observers.append(record_command_outcome)
         # Metrics, the ids in log records and in Celery message headers (metrics, logs, signals).
         from . import signals  # noqa: F401  (connects the Celery signal handlers)
         from .logs import bind_command_id

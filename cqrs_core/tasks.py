@@ -63,3 +63,30 @@ def sweep_sagas() -> list[str]:
     from .sagas.engine import sweep_sagas as sweep
 
     return [str(saga_id) for saga_id in sweep()]
+
+
+@shared_task(name="cqrs_core.rebuild_projection", acks_late=False, ignore_result=True)
+def rebuild_projection_task(name: str) -> int:
+    """Rebuild one projection from position 0 (the admin's background rebuild).
+
+    Acknowledged on receipt: a worker lost mid-rebuild leaves the projection ``rebuilding`` with a
+    stale heartbeat, which the admin shows and lets an operator restart, instead of a redelivery
+    that a still-fresh heartbeat would refuse.
+    """
+    from .projections import RebuildAlreadyRunning, rebuild
+
+    try:
+        return rebuild(name).events
+    except RebuildAlreadyRunning:
+        return 0  # another click or worker got there first: that rebuild is the one that counts
+
+
+@shared_task(name="cqrs_core.reconcile", ignore_result=True)
+def reconcile() -> list[str]:
+    """Celery beat: run the reconciliation checks that are due; returns the names that failed."""
+    from .ops_models import prune
+    from .reconciliation import run_checks
+
+    failed = [run.check_name for run in run_checks(due_only=True) if not run.ok]
+    prune()
+    return failed

@@ -134,7 +134,21 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cqrs_core.sweep_sagas",
         "schedule": env.float("CQRS_SAGA_SWEEP_SECONDS", default=10.0),
     },
+    # Runs the reconciliation checks that are due (each has its own interval, below).
+    "reconcile": {
+        "task": "cqrs_core.reconcile",
+        "schedule": env.float("CQRS_RECONCILE_SECONDS", default=60.0),
+    },
 }
+# Reconciliation (cqrs_core.reconciliation): how often each built-in check runs, its allowed
+# window, and which failed checks may repair themselves (rebuild the projections they name).
+CQRS_RECONCILE_LAG_EVERY = env.float("CQRS_RECONCILE_LAG_EVERY", default=60.0)
+CQRS_RECONCILE_LAG_SECONDS = env.float("CQRS_RECONCILE_LAG_SECONDS", default=300.0)
+CQRS_RECONCILE_REPLAY_EVERY = env.float("CQRS_RECONCILE_REPLAY_EVERY", default=3600.0)
+CQRS_RECONCILE_VERIFY_MAX_EVENTS = env.int("CQRS_RECONCILE_VERIFY_MAX_EVENTS", default=200_000)
+CQRS_RECONCILE_SAGAS_EVERY = env.float("CQRS_RECONCILE_SAGAS_EVERY", default=300.0)
+CQRS_RECONCILE_SAGA_GRACE_SECONDS = env.float("CQRS_RECONCILE_SAGA_GRACE_SECONDS", default=600.0)
+CQRS_RECONCILE_REPAIR = env.list("CQRS_RECONCILE_REPAIR", default=[])
 # A broker outage must not hold a committed command's response for long: the wake-up is
 # only a hint (the sweep catches up), so publishing gives up quickly.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}

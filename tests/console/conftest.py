@@ -1,0 +1,55 @@
+"""Fixtures of the console tests: an admin client, a quick history of deposits, background rebuilds awaited."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import reverse
+
+from cqrs_core.admin.projections import wait_for_background_rebuilds
+from cqrs_core.bus import command_bus
+from cqrs_core.commands import Actor
+from tests.bus_app.commands import Deposit, OpenAccount
+
+USER = Actor(user_id=1)
+BALANCES, LEDGER, OWNERS = "bus_app.balances", "bus_app.ledger", "bus_app.owners"
+PROJECTIONS_URL = "admin:cqrs_core_projectionstate_changelist"
+
+
+@pytest.fixture
+def superuser(db):
+    return get_user_model().objects.create_superuser("olivia", "olivia@example.com", "pw-olivia")
+
+
+@pytest.fixture
+def admin_client_olivia(superuser) -> Client:
+    client = Client()
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def background_rebuilds_end() -> Iterator[None]:
+    """No rebuild thread outlives its test (the database is flushed after it)."""
+    yield
+    assert wait_for_background_rebuilds(timeout=60), "a background rebuild did not finish"
+
+
+def history(accounts: int = 2, deposits: int = 3) -> list[uuid.UUID]:
+    """Accounts with deposits through the bus (wake-ups run the projections eagerly)."""
+    opened = [uuid.uuid4() for _ in range(accounts)]
+    for account in opened:
+        command_bus.dispatch(OpenAccount(account_id=account), actor=USER)
+    for i in range(deposits):
+        for account in opened:
+            command_bus.dispatch(Deposit(account_id=account, amount=Decimal(f"{i + 1}.25")), actor=USER)
+    return opened
+
+
+def act(client: Client, action: str, *names: str, url_name: str = PROJECTIONS_URL, follow: bool = True):
+    """Post an admin changelist action for the selected primary keys."""
+    return client.post(reverse(url_name), {"action": action, "_selected_action": list(names)}, follow=follow)

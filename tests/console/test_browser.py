@@ -5,7 +5,6 @@ chromium-driver``); without them the test is skipped.
 """
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 import time
@@ -56,7 +55,7 @@ def cell(driver, row: object, name: str) -> str:
 
 
 def test_rebuild_from_the_projections_page_in_a_real_browser(live_server, browser) -> None:
-    from selenium.webdriver.support.ui import Select
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     get_user_model().objects.create_superuser("olivia", "olivia@example.com", "pw-olivia")
     history(accounts=3, deposits=5)
@@ -66,12 +65,14 @@ def test_rebuild_from_the_projections_page_in_a_real_browser(live_server, browse
     browser.find_element("name", "username").send_keys("olivia")
     browser.find_element("name", "password").send_keys("pw-olivia")
     browser.find_element("css selector", "input[type=submit]").click()
-    assert "/admin/cqrs_core/projectionstate/" in browser.current_url
+    # click() returns before the next page has loaded: wait for what that page shows.
+    wait = WebDriverWait(browser, 30)
+    wait.until(lambda driver: driver.find_elements("css selector", f"input[name=_selected_action][value='{BALANCES}']"))
 
     browser.find_element("css selector", f"input[name=_selected_action][value='{BALANCES}']").click()
     Select(browser.find_element("name", "action")).select_by_value("rebuild_projections")
     browser.find_element("css selector", "button[name=index]").click()
-    assert re.search(r"Rebuild of bus_app\.balances started in a background thread", browser.page_source)
+    wait.until(lambda driver: "Rebuild of bus_app.balances started in a background thread" in driver.page_source)
 
     head, deadline = str(head_position()), time.monotonic() + 60
     while True:

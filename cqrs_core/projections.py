@@ -128,10 +128,17 @@ class RebuildAlreadyRunning(Conflict):
 
 
 def ensure_states() -> None:
-    """Create the state rows of registered projections that have none yet."""
-    ProjectionState.objects.bulk_create(
-        [ProjectionState(name=p.name) for p in projections()], ignore_conflicts=True
-    )
+    """Create the state rows of registered projections that have none yet.
+
+    Reads first and writes only for missing rows: on SQLite an INSERT waits for the one write
+    lock, which a running rebuild takes batch after batch, so an unconditional insert would make
+    every status page and lag check wait for the rebuild to end.
+    """
+    names = {p.name for p in projections()}
+    missing = names - set(ProjectionState.objects.filter(name__in=names).values_list("name", flat=True))
+    if missing:
+        ProjectionState.objects.bulk_create([ProjectionState(name=name) for name in sorted(missing)],
+                                            ignore_conflicts=True)
 
 
 # --- running --------------------------------------------------------------------------------
@@ -567,24 +574,27 @@ class Lag:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def lag(names: Iterable[str] | None = None) -> list[Lag]:
+def lag(names: Iterable[str] | None = None, *, states: Iterable[ProjectionState] | None = None) -> list[Lag]:
     """Lag of each projection: positions behind the head, and the age of its oldest unapplied event.
 
     Only events of the projection's own types count: a projection whose checkpoint trails the
     head across other contexts' events is not behind.
     """
-    ensure_states()
+    if states is None:
+        ensure_states()
+        states = ProjectionState.objects.all()
+    by_name = {s.name: s for s in states}
     head = head_position()
-    wanted = set(names) if names is not None else None
-    states = {s.name: s for s in ProjectionState.objects.all()}
-    dead = dict(DeadLetter.objects.filter(status=DeadLetter.Status.PENDING).values("projection")
+    wanted = set(by_name) if names is None else set(names) & set(by_name)
+    # order_by(): the model's default ordering would join the GROUP BY and count each letter apart.
+    dead = dict(DeadLetter.objects.filter(status=DeadLetter.Status.PENDING).order_by().values("projection")
                 .annotate(n=models.Count("id")).values_list("projection", "n"))
     now = timezone.now()
     result = []
     for proj in projections():
-        if wanted is not None and proj.name not in wanted:
+        if proj.name not in wanted:
             continue
-        state = states[proj.name]
+        state = by_name[proj.name]
         in_step = proj.mode == IMMEDIATE and state.status == Status.RUNNING
         oldest = None if in_step else _pending(proj, state.position).values_list("recorded_at", flat=True).first()
         behind = 0 if oldest is None else max(0, head - state.position)

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.db import connections, transaction
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -24,7 +24,6 @@ from django.utils.http import urlencode
 
 from .. import projections as proj
 from ..models import DeadLetter, ProjectionState
-from ..store import head_position
 from .base import StaffActionsAdmin
 
 logger = logging.getLogger("ledgerline.admin")
@@ -83,36 +82,13 @@ def rebuild_progress(state: ProjectionState, now: dt.datetime | None = None) -> 
 
 
 def ensure_states_read_first() -> None:
-    """Create missing state rows, writing only when one is missing (see :func:`read_lags`)."""
-    names = {p.name for p in proj.projections()}
-    if not names <= set(ProjectionState.objects.values_list("name", flat=True)):
-        proj.ensure_states()
+    """Create missing state rows (``projections.ensure_states`` writes only when one is missing)."""
+    proj.ensure_states()
 
 
 def read_lags(states: list[ProjectionState] | None = None) -> dict[str, proj.Lag]:
-    """``projections.lag()`` for the given state rows, without its write.
-
-    ``lag()`` first creates missing state rows with an INSERT, even when none is missing; on
-    SQLite that INSERT waits for the database's one write lock, which a running rebuild takes
-    batch after batch, so the page would hang until the rebuild ends. Same figures, reads only.
-    """
-    registered = {p.name: p for p in proj.projections()}
-    states = [s for s in (states if states is not None else ProjectionState.objects.all()) if s.name in registered]
-    head = head_position()
-    dead = dict(DeadLetter.objects.filter(status=DeadLetter.Status.PENDING).order_by().values("projection")
-                .annotate(n=Count("id")).values_list("projection", "n"))
-    now = timezone.now()
-    result = {}
-    for state in states:
-        projection = registered[state.name]
-        in_step = projection.mode == proj.IMMEDIATE and state.status == proj.Status.RUNNING
-        oldest = (None if in_step else proj._pending(projection, state.position)
-                  .values_list("recorded_at", flat=True).first())
-        behind = 0 if oldest is None else max(0, head - state.position)
-        seconds = max(0.0, (now - oldest).total_seconds()) if oldest else 0.0
-        result[state.name] = proj.Lag(state.name, projection.mode, state.status, state.position, head, behind,
-                                      seconds, dead.get(state.name, 0))
-    return result
+    """``projections.lag()`` by name, for the given state rows when the page already has them."""
+    return {item.name: item for item in proj.lag(states=states)}
 
 
 def _duration(seconds: float | None) -> str:

@@ -35,3 +35,14 @@ def test_a_paused_projection_lags_until_it_runs() -> None:
     run_projection(BALANCES)
     item = by_name()[BALANCES]
     assert item.status == "running" and item.events_behind == 0 and item.seconds_behind == 0
+
+
+@pytest.mark.django_db
+def test_lag_counts_every_pending_dead_letter_of_a_projection() -> None:
+    from cqrs_core.models import DeadLetter
+
+    for position in (7, 9):
+        DeadLetter.objects.create(projection=BALANCES, position=position, stream_id="s", event_type="t", error="boom")
+    DeadLetter.objects.create(projection=BALANCES, position=11, stream_id="s", event_type="t", error="old",
+                              status=DeadLetter.Status.SKIPPED)
+    assert {item.name: item.pending_dead_letters for item in lag()}[BALANCES] == 2

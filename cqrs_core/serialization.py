@@ -23,7 +23,8 @@ def to_json(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, Decimal):
-        return str(value)
+        # Fixed-point, never exponent notation: str() renders a zero with 18 places as "0E-18".
+        return format(value, "f")
     if isinstance(value, float):
         raise TypeError("floats are not allowed in stored data; use Decimal")
     if isinstance(value, UUID):

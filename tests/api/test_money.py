@@ -51,8 +51,8 @@ def test_a_number_beyond_the_precision_is_refused_not_rounded(api: APIClient, ac
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("raw", "stored"), [("7", "7"), ('"7.50"', "7.50"), ("1E+2", "1E+2"), ('" 3.25 "', "3.25")])
-def test_integers_strings_and_exponents_are_taken_as_written(api: APIClient, account: str, raw: str,
+@pytest.mark.parametrize(("raw", "stored"), [("7", "7"), ('"7.50"', "7.50"), ("1E+2", "100"), ('" 3.25 "', "3.25")])
+def test_integers_strings_and_exponents_are_stored_exactly_in_fixed_point(api: APIClient, account: str, raw: str,
                                                              stored: str) -> None:
     response = post_json(api, account_url(account, "deposit"), f'{{"amount": {raw}}}')
 

@@ -56,3 +56,11 @@ def test_unknown_fields_are_refused() -> None:
 def test_a_command_round_trips_through_its_data() -> None:
     command = DepositFactory(amount=BEYOND_FLOAT)
     assert decode_dataclass(Deposit, json.loads(json.dumps(command.to_data()))) == command
+
+
+def test_decimals_are_written_in_fixed_point_never_exponent_notation() -> None:
+    from cqrs_core.serialization import to_json
+
+    assert to_json(Decimal("0E-18")) == "0.000000000000000000"
+    assert to_json(Decimal("1E+2")) == "100"
+    assert Decimal(to_json(Decimal("-1.2345E-7"))) == Decimal("-1.2345E-7")

@@ -47,7 +47,7 @@ def test_a_trade_is_executed_listed_and_moves_the_portfolio(api: APIClient) -> N
     assert data["cash"] == "94995.000000000000000000"
     [btc] = data["positions"]
     assert btc["quantity"] == "0.100000000000000000" and btc["average_cost"] == "50000.000000000000000000"
-    assert btc["market_value"] == "5000.000000000000000000" and btc["unrealised_pnl"] == "0E-18"
+    assert btc["market_value"] == "5000.000000000000000000" and btc["unrealised_pnl"] == "0.000000000000000000"
     assert data["allocation"] == {"USD": "94.9997", "BTC": "5.0003"}  # of 99,995 after the fee
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Max
+from django.db.models import Max, OuterRef, Subquery
 
 from cqrs_core.queries import CachePolicy, Query, QueryContext, query_handler
 
@@ -29,6 +29,13 @@ def latest_price(pair: str) -> Decimal | None:
     if known is None:
         return None
     return Candle.objects.filter(pair=known.symbol).order_by("-open_time").values_list("close", flat=True).first()
+
+
+def latest_prices() -> dict[str, Decimal]:
+    """The latest close of every pair that has a candle, in one statement (index ``market_candle_pair_time``)."""
+    newest = Candle.objects.filter(pair=OuterRef("pair")).order_by("-open_time").values("open_time")[:1]
+    rows = Candle.objects.filter(open_time=Subquery(newest)).values_list("pair", "close")
+    return dict(rows)
 
 
 # --- top coins ---------------------------------------------------------------------------------

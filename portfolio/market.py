@@ -1,13 +1,11 @@
-"""Latest market prices, read through ``market.queries`` (another context) when it is installed.
+"""Latest market prices, read through ``market.queries`` (another context's public functions).
 
-Read-only: command handlers get a :class:`MarketSnapshot` as a lookup, queries call it at read
-time. Without the market context no pair is known, so trades are refused as ``unknown_pair``.
+Read-only: command handlers get a :class:`MarketSnapshot` as a lookup, queries call it at read time.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
 
 QUOTE = "USD"
 
@@ -29,22 +27,8 @@ def pair_of(asset: str) -> str:
 
 
 def snapshot() -> MarketSnapshot:
-    """Known pairs and their latest prices now; empty when the market context is absent."""
-    try:
-        from market.queries import latest_price
-    except ImportError:
-        return MarketSnapshot()
-    try:
-        from market.queries import known_pairs
-    except ImportError:
-        from market.pairs import known_pairs
-    pairs = frozenset(_symbol(p) for p in known_pairs())
-    prices = {pair: price for pair in pairs if (price := latest_price(pair)) is not None}
-    return MarketSnapshot(pairs, {pair: Decimal(str(price)) for pair, price in prices.items()})
+    """Known pairs (a fixed registry) and their latest prices, in one query whatever the number of pairs."""
+    from market.queries import known_pairs, latest_prices
 
-
-def _symbol(pair: Any) -> str:
-    """A pair as ``BASE/QUOTE`` whether the market context gives strings or objects."""
-    if isinstance(pair, str):
-        return pair
-    return str(getattr(pair, "symbol", None) or getattr(pair, "pair", None) or pair)
+    pairs = frozenset(known_pairs())
+    return MarketSnapshot(pairs, {pair: price for pair, price in latest_prices().items() if pair in pairs})

@@ -17,7 +17,7 @@ from market.ingest import SAMPLE_CSV, load_csv, simulate_minutes, tick
 from market.models import Candle, PairHourBucket
 from market.pairs import get_pair, known_pairs
 from market.projections import CANDLES
-from market.queries import latest_price
+from market.queries import latest_price, latest_prices
 
 from .conftest import T0
 
@@ -54,6 +54,14 @@ def test_a_pair_filter_loads_only_that_pair_and_latest_price_reads_its_last_clos
     assert latest_price("BTC/USD") == Decimal(last_line.split(",")[4])
     assert latest_price("ETH/USD") is None and latest_price("NOPE/USD") is None
     assert "BTC/USD" in known_pairs() and "USDT/USD" in known_pairs() and len(known_pairs()) == 20
+
+
+def test_latest_prices_answers_every_pair_in_one_query_as_latest_price_does(django_assert_num_queries) -> None:
+    load_csv(SAMPLE_CSV)
+    with django_assert_num_queries(1):
+        prices = latest_prices()
+    assert set(prices) == set(known_pairs())
+    assert prices == {pair: latest_price(pair) for pair in known_pairs()}
 
 
 def test_a_csv_without_a_pair_column_needs_the_pair(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -57,6 +57,7 @@ class WithdrawalApi(CommandApiView):
 class RiskLimitsApi(CommandApiView):
     """Operators only: set a user's maximum position size in USD."""
 
+    @extend_schema_serializer(component_name="RiskLimitsInput")
     class InputSerializer(CommandInputSerializer):
         max_position_usd = MoneyField(help_text="USD; must be positive.")
 

@@ -5,7 +5,7 @@ from typing import Any
 from uuid import UUID
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -46,6 +46,7 @@ class TradeFilterSerializer(serializers.Serializer):  # type: ignore[type-arg]
 class TradesApi(QueryViewMixin, CommandApiView):
     """``POST``: execute a trade on your portfolio. ``GET``: your trades, newest first (staff: all)."""
 
+    @extend_schema_serializer(component_name="TradeInput")
     class InputSerializer(CommandInputSerializer):
         pair = serializers.CharField(max_length=24, help_text="Such as BTC/USD.")
         side = serializers.ChoiceField([BUY, SELL])
@@ -85,6 +86,7 @@ class TradesApi(QueryViewMixin, CommandApiView):
 class TradeDetailApi(QueryViewMixin, APIView):
     """One of your trades (staff: anyone's); another user's trade is 404."""
 
-    @extend_schema(parameters=[MIN_POSITION], responses={200: OpenApiTypes.OBJECT, **problem_responses(401, 404)})
+    @extend_schema(operation_id="api_trading_trade_detail", parameters=[MIN_POSITION],
+                   responses={200: OpenApiTypes.OBJECT, **problem_responses(401, 404)})
     def get(self, request: Request, trade_id: UUID) -> Any:
         return self.answer(request, GetTrade(trade_id=trade_id))

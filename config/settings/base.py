@@ -220,7 +220,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 
 # LOG_FORMAT=json: one JSON object a line; either way records carry request_id, correlation_id
 # and command_id (cqrs_core.logs).

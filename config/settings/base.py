@@ -180,6 +180,8 @@ REST_FRAMEWORK = {
         "commands": env("THROTTLE_COMMANDS", default="600/min"),
     },
 }
+# Largest JSON body a command accepts (413 payload_too_large beyond it); commands are small.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Ledgerline API",
     "DESCRIPTION": "Event-sourced CQRS for crypto trading operations.",

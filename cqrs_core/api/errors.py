@@ -45,6 +45,8 @@ _API_EXCEPTIONS: tuple[tuple[type[exceptions.APIException], str, str], ...] = (
     (exceptions.UnsupportedMediaType, "unsupported_media_type", "Unsupported media type"),
     (exceptions.Throttled, "throttled", "Too many requests"),
 )
+# Codes of our own APIException subclasses (cqrs_core.api.parsers.PayloadTooLarge, ...) come from
+# their ``default_code``; the title from ``default_detail``.
 
 
 class ProblemJSONRenderer(JSONRenderer):

@@ -70,7 +70,7 @@ def test_the_parser_reads_fractions_as_decimal_and_integers_as_int() -> None:
 
 
 @pytest.mark.parametrize("raw", [b'{"a": NaN}', b'{"a": -Infinity}', b'{"a": 1, "a": 2}', b'{"a": ' + b"9" * 5000 + b"}",
-                                 b"[" * 100_000, b'{"a": "\xff"}'])
+                                 b"[" * 50_000, b'{"a": "\xff"}'])
 def test_the_parser_refuses_what_is_not_plain_json(raw: bytes) -> None:
     with pytest.raises(ParseError):
         ExactJSONParser().parse(io.BytesIO(raw))

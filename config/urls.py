@@ -8,6 +8,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from cqrs_core.api.auth import TokenObtainApi
 from cqrs_core.health import LivenessApi, ReadinessApi, metrics_view
 
+# Unknown URLs under /api/ answer in the API's one error shape, not Django's HTML page.
+handler404 = "cqrs_core.api.errors.api_not_found"
+handler500 = "cqrs_core.api.errors.api_server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/live/", LivenessApi.as_view(), name="health-live"),

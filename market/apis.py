@@ -148,7 +148,7 @@ _CANDLES_EXAMPLE = {"data": {"pair": "BTC/USD", "count": 168, "next": "https://h
                     "position": 42, "stale": False}
 
 
-class CandlesApi(APIView):
+class CandlesApi(QueryViewMixin, APIView):
     """A pair's candles, oldest first, filtered by time range, paginated by limit and offset."""
 
     @extend_schema(

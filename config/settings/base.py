@@ -192,6 +192,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every operation documents the errors any endpoint can give (400, 401, 404, 413, 415, 429, 503).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "cqrs_core.api.schema.add_standard_problems",
+    ],
 }
 
 # --- CQRS core ----------------------------------------------------------------------------

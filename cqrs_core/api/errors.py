@@ -6,6 +6,7 @@ https://www.rfc-editor.org/rfc/rfc9457
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,7 +14,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import InterfaceError, OperationalError
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
+from django.views.defaults import page_not_found, server_error
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -163,3 +165,25 @@ def _jsonable(value: Any) -> Any:
 def _where(context: Mapping[str, Any]) -> str:
     request = context.get("request")
     return f"{request.method} {request.path}" if request is not None else "<no request>"
+
+
+def api_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """``handler404``: under ``/api/`` a URL that matches no route is a problem+json 404 like any other."""
+    if not request.path.startswith("/api/"):
+        return page_not_found(request, exception)
+    return _problem_http_response(_api_problem(exceptions.NotFound("No API endpoint at this URL.")))
+
+
+def api_server_error(request: HttpRequest) -> HttpResponse:
+    """``handler500``: under ``/api/`` an error outside DRF's views is still a problem+json body."""
+    if not request.path.startswith("/api/"):
+        return server_error(request)
+    return _problem_http_response(to_problem(RuntimeError("unhandled")))
+
+
+def _problem_http_response(problem: Problem) -> HttpResponse:
+    body = json.dumps(problem.body(), separators=(",", ":")).encode()
+    response = HttpResponse(body, status=problem.status, content_type=PROBLEM_CONTENT_TYPE)
+    for key, value in problem.headers.items():
+        response[key] = value
+    return response

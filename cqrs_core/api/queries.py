@@ -57,10 +57,27 @@ def query_response(request: Request, query: Query, *, timeout: float | None = No
                                        timeout=timeout))
 
 
+def refuse_blank_parameters(request: Request) -> None:
+    """A query parameter given with no value (``?window=``) is a 400, not the parameter's default.
+
+    DRF serializers treat a blank form value of an optional field as absent (HTML form semantics);
+    for a query API that silently answers something the client did not ask for.
+    """
+    blank = sorted({key for key, values in request.query_params.lists() if any(v == "" for v in values)})
+    if blank:
+        raise ValidationError({key: ["May not be blank: give a value or leave the parameter out."] for key in blank},
+                              code="blank")
+
+
 class QueryViewMixin:
-    """For DRF views: ``return self.answer(request, GetThing(...))``."""
+    """For DRF views: ``return self.answer(request, GetThing(...))``; blank query parameters are a 400."""
 
     query_timeout: float | None = None
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # type: ignore[misc]
+        if request.method in ("GET", "HEAD"):
+            refuse_blank_parameters(request)
 
     def answer(self, request: Request, query: Query) -> Response:
         return query_response(request, query, timeout=self.query_timeout)

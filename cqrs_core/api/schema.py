@@ -18,6 +18,7 @@ _EXAMPLES: dict[int, tuple[str, str, str, bool]] = {
     404: ("not_found", "Not found", "The thing does not exist, or is not yours.", False),
     409: ("conflict", "Conflict", "The request conflicts with the current state.", False),
     412: ("precondition_failed", "Precondition failed", "stream account-1 is at version 4, not 3", False),
+    413: ("payload_too_large", "Payload too large", "The request body is larger than 65536 bytes.", False),
     415: ("unsupported_media_type", "Unsupported media type", 'Unsupported media type "text/plain" in request.', False),
     422: ("idempotency_key_reused", "Idempotency key reused",
           "This idempotency key was already used with a different request.", False),
@@ -92,3 +93,40 @@ def _command_headers(status: int) -> list[OpenApiParameter]:
         OpenApiParameter("Idempotent-Replayed", str, header, response=[status],
                          description='"true" when this is the stored answer to an earlier request.'),
     ]
+
+
+#: Errors any operation may answer whatever it does, added to every operation by the hook below.
+#: 400 when it takes parameters or a body; 401 unless public; 404 when its path has parameters;
+#: 413/415 when it takes a body; 429 (throttles); 503 (database unreachable, retryable).
+def add_standard_problems(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular ``POSTPROCESSING_HOOKS`` entry: document the errors every operation can give."""
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    if "Problem" not in result.get("components", {}).get("schemas", {}):
+        return result  # no operation documents errors at all (a schema of test views only)
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for status in _standard_statuses(path, method, operation):
+                code, title, detail, retryable = _EXAMPLES[status]
+                example = {"type": PROBLEM_TYPE_PREFIX + code, "code": code, "title": title, "status": status,
+                           "detail": detail, "retryable": retryable}
+                operation["responses"].setdefault(str(status), {
+                    "description": title,
+                    "content": {PROBLEM_CONTENT_TYPE: {"schema": problem_ref, "examples": {code: {"value": example}}}},
+                })
+    return result
+
+
+def _standard_statuses(path: str, method: str, operation: dict[str, Any]) -> list[int]:
+    statuses = [429, 503]
+    if operation.get("parameters") or "requestBody" in operation:
+        statuses.append(400)
+    if {} not in operation.get("security", [{}]) or not operation.get("security"):
+        statuses.append(401)
+    if "{" in path:
+        statuses.append(404)
+    if "requestBody" in operation:
+        statuses += [413, 415]
+    return statuses
+

@@ -39,3 +39,25 @@ def test_a_body_that_is_not_utf8_is_a_400(api: APIClient, account: str) -> None:
 
     assert_problem(response, 400, "malformed_request")
     assert written() == before
+
+
+@pytest.mark.django_db
+def test_an_unknown_api_url_is_a_problem_404(api: APIClient) -> None:
+    assert_problem(api.get("/api/portfolio/not-a-user/risk-limits/"), 404, "not_found")
+
+
+@pytest.mark.django_db
+def test_an_unknown_url_outside_the_api_is_django_s_404(api: APIClient) -> None:
+    response = api.get("/no-such-page/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/api/market/top-coins/?window=", "/api/trading/trades/?until=&side=buy"])
+def test_a_blank_query_parameter_is_a_400_not_its_default(api: APIClient, url: str) -> None:
+    body = assert_problem(api.get(url), 400, "validation_failed")
+
+    blank = url.split("?")[1].split("&")[0].rstrip("=")
+    assert body["errors"][blank] == ["May not be blank: give a value or leave the parameter out."]

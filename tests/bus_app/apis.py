@@ -41,16 +41,16 @@ class AccountOpenApi(CommandApiView):
                             location=f"{request.path}{account_id}/")
 
 
-class AmountInputSerializer(CommandInputSerializer):
+class AccountAmountInputSerializer(CommandInputSerializer):
     amount = MoneyField()
 
 
 class AccountDepositApi(CommandApiView):
     """Deposit money into one of the caller's accounts."""
 
-    InputSerializer = AmountInputSerializer
+    InputSerializer = AccountAmountInputSerializer
 
-    @command_schema(request=AmountInputSerializer, response=AccountResultSerializer, errors=(404,))
+    @command_schema(request=AccountAmountInputSerializer, response=AccountResultSerializer, errors=(404,))
     def post(self, request: Request, account_id: UUID) -> Response:
         data = self.validated_input(request)
         return self.execute(request, Deposit(account_id=account_id, **data))
@@ -59,9 +59,9 @@ class AccountDepositApi(CommandApiView):
 class AccountWithdrawApi(CommandApiView):
     """Withdraw money from one of the caller's accounts; 409 ``insufficient_funds`` beyond the balance."""
 
-    InputSerializer = AmountInputSerializer
+    InputSerializer = AccountAmountInputSerializer
 
-    @command_schema(request=AmountInputSerializer, response=AccountResultSerializer, errors=(404, 409))
+    @command_schema(request=AccountAmountInputSerializer, response=AccountResultSerializer, errors=(404, 409))
     def post(self, request: Request, account_id: UUID) -> Response:
         data = self.validated_input(request)
         return self.execute(request, Withdraw(account_id=account_id, **data))

@@ -6,6 +6,7 @@ callables to call. ``CALLS`` records every step and compensation invocation, in 
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -40,12 +41,19 @@ def _fault(ctx: StepContext, moment: str) -> None:
     fault(ctx)
 
 
-def _send(command: Withdraw | Deposit, ctx: StepContext) -> dict[str, Any]:
-    """Send the step's command under its deterministic id: a re-run replays, never repeats."""
+def _send(command: Withdraw | Deposit, ctx: StepContext, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Send the step's command under its deterministic id: a re-run replays, never repeats.
+
+    ``data["pause_after"] == step`` makes the step's first attempt sleep ``pause_seconds`` after
+    its command committed and before the step returns: a window to kill a real worker in, with
+    the effect made and not yet recorded by the saga (``FAULTS`` cannot reach another process).
+    """
     CALLS.append(("compensate:" if ctx.compensating else "") + ctx.step)
     _fault(ctx, "before")
     result = command_bus.dispatch(command, command_id=ctx.command_id(), correlation_id=ctx.correlation_id)
     _fault(ctx, "after")
+    if data is not None and data.get("pause_after") == ctx.step and ctx.attempt == 1 and not ctx.compensating:
+        time.sleep(float(data.get("pause_seconds", 10)))
     return {"position": result.position, "balance": result.data.get("balance")}
 
 
@@ -66,7 +74,7 @@ def undo_withdraw(data: Mapping[str, Any], results: Mapping[str, Any], ctx: Step
 
 def deposit(data: Mapping[str, Any], results: Mapping[str, Any], ctx: StepContext) -> StepResult:
     cmd = Deposit(account_id=UUID(data["target"]), amount=Decimal(data["amount"]))
-    return _stop_here(data, "deposit", _send(cmd, ctx))
+    return _stop_here(data, "deposit", _send(cmd, ctx, data))
 
 
 def undo_deposit(data: Mapping[str, Any], results: Mapping[str, Any], ctx: StepContext) -> None:
@@ -104,6 +112,17 @@ class FragileTransferSaga(SagaDefinition, name="bus_app.FragileTransferSaga"):
     steps = [
         TransferSaga.steps[0],
         Step("deposit", run=deposit, compensate=undo_deposit, timeout=5, retry=RetryPolicy(max_retries=0)),
+        TransferSaga.steps[2],
+    ]
+
+
+@register_saga
+class KillableTransferSaga(SagaDefinition, name="bus_app.KillableTransferSaga"):
+    """The transfer with a short deposit deadline, so the sweep soon finds a step whose worker died."""
+
+    steps = [
+        TransferSaga.steps[0],
+        Step("deposit", run=deposit, compensate=undo_deposit, timeout=3, retry=FAST),
         TransferSaga.steps[2],
     ]
 

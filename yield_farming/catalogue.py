@@ -13,6 +13,7 @@ from cqrs_core.commands import Command, CommandContext, Decision, handles
 from cqrs_core.events import Event
 from portfolio.commands import operators_only
 
+from .drift import drifted
 from .errors import InvalidProtocol, ProtocolNotFound
 from .events import ProtocolApyChanged, ProtocolListed, ProtocolUpdated
 from .state import CATALOGUE, CATALOGUE_STREAM, Catalogue, ProtocolInfo
@@ -55,6 +56,16 @@ class ApyChange:
 @dataclass(frozen=True, kw_only=True)
 class RecordApyChanges(Command, name="yield_farming.RecordApyChanges"):
     changes: tuple[ApyChange, ...]
+    as_of: dt.datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriftApys(Command, name="yield_farming.DriftApys"):
+    """One tick of the simulated feed: the same (seed, tick) always decides the same moves."""
+
+    seed: int
+    tick: int
+    sigma: Decimal
     as_of: dt.datetime
 
 
@@ -117,3 +128,12 @@ def record_apy_changes(catalogue: Catalogue | None, cmd: RecordApyChanges, ctx: 
             raise InvalidProtocol(slug=change.slug, apy=str(change.apy))
         events.append(ProtocolApyChanged(slug=change.slug, apy=change.apy, previous_apy=info.apy, as_of=cmd.as_of))
     return Decision(events, {"changed": len(events)})
+
+
+@handles(DriftApys, stream=_catalogue_stream, aggregate=CATALOGUE, authorize=operators_only)
+def drift_apys(catalogue: Catalogue | None, cmd: DriftApys, ctx: CommandContext) -> Decision:
+    """Move every listed APY by the seeded drift of the tick (see ``yield_farming.drift``)."""
+    changes = tuple(ApyChange(slug=slug, apy=drifted(info.apy, seed=cmd.seed, slug=slug, tick=cmd.tick,
+                                                     sigma=cmd.sigma))
+                    for slug, info in sorted((catalogue or Catalogue()).protocols.items()))
+    return record_apy_changes(catalogue, RecordApyChanges(changes=changes, as_of=cmd.as_of), ctx)

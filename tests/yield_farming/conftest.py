@@ -17,6 +17,7 @@ from portfolio.state import Portfolio, portfolio_stream
 from tests.portfolio.conftest import (  # noqa: F401  (fixtures)
     _fresh_throttles, alice, api, bob, bob_api, fixed_market, operator, staff_api,
 )
+from tests.api.conftest import anon_api  # noqa: F401  (fixture)
 from yield_farming import sagas
 from yield_farming.commands import ExecuteYieldStrategy
 

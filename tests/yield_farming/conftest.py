@@ -99,3 +99,23 @@ def no_sagas(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.setattr(engine, "start_saga", lambda *a, **k: None)
     yield
+
+
+def projected(names: tuple[str, ...] = ("portfolio.portfolios", "yield_farming.protocols",
+                                        "yield_farming.strategies")) -> None:
+    """Bring the read models up to the head: a wake-up run may stop at a hole it cannot prove yet (PostgreSQL).
+
+    Transactional tests here also reset the position sequence: a test starting at position 500
+    would otherwise see 1..499 as a hole whose proof waits for every transaction on the server.
+    """
+    import time
+
+    from cqrs_core.projections import caught_up, run_projection
+    from cqrs_core.store import head_position
+
+    head = head_position()
+    deadline = time.monotonic() + 10
+    for name in names:
+        while not caught_up(name, head):
+            assert time.monotonic() < deadline, f"{name} did not reach {head}"
+            run_projection(name)

@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from tests.api.support import assert_problem, written
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("catalogue")]
+pytestmark = [pytest.mark.django_db(transaction=True, reset_sequences=True), pytest.mark.usefixtures("catalogue")]
 
 STRATEGIES, POSITIONS, PROTOCOLS = "/api/yield/strategies/", "/api/yield/positions/", "/api/yield/protocols/"
 

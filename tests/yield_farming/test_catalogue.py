@@ -23,6 +23,7 @@ from yield_farming.models import Protocol
 from yield_farming.tasks import drift_apys_task
 from tests.conftest import FIXED_NOW, context
 
+from .conftest import projected
 from .support import catalogue_of, protocol
 
 STAFF = Actor(user_id=9, is_staff=True)
@@ -86,7 +87,7 @@ def test_the_drift_is_deterministic_rounded_and_bounded() -> None:
     assert drifted(MAX_APY, seed=1, slug="x", tick=2, sigma=Decimal(5)) <= MAX_APY
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, reset_sequences=True)
 def test_a_drift_tick_moves_apys_through_commands_once_per_tick() -> None:
     demo.load(io.StringIO())
     now = dt.datetime(2026, 11, 23, 12, 0, 30, tzinfo=dt.timezone.utc)
@@ -94,10 +95,11 @@ def test_a_drift_tick_moves_apys_through_commands_once_per_tick() -> None:
     assert moved > 0 and StoredEvent.objects.filter(event_type=ProtocolApyChanged.event_type).count() == moved
     assert drift(now + dt.timedelta(seconds=60), seed=11, interval=300, sigma=Decimal("0.02")) == 0  # same tick
     catalogue = current_catalogue()
+    projected()
     assert {row.slug: row.apy for row in Protocol.objects.all()} == {s: p.apy for s, p in catalogue.protocols.items()}
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, reset_sequences=True)
 def test_the_beat_task_drifts_only_when_the_feed_is_on(settings) -> None:  # type: ignore[no-untyped-def]
     demo.load(io.StringIO())
     settings.YIELD_SIMULATED_FEED = False
@@ -106,7 +108,7 @@ def test_the_beat_task_drifts_only_when_the_feed_is_on(settings) -> None:  # typ
     assert drift_apys_task() > 0
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, reset_sequences=True)
 def test_the_demo_loader_and_command_list_the_shipped_catalogue_once() -> None:
     out = io.StringIO()
     demo.load(out)
@@ -114,6 +116,7 @@ def test_the_demo_loader_and_command_list_the_shipped_catalogue_once() -> None:
     shipped = read_protocols()
     assert f"{len(shipped)} protocols listed, 0 already there" in out.getvalue()
     assert f"0 protocols listed, {len(shipped)} already there" in out.getvalue()
+    projected()
     assert Protocol.objects.count() == len(shipped) >= 10
     assert {p.risk_score for p in Protocol.objects.all()} <= set(range(1, 11))
 

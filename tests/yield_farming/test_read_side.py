@@ -28,7 +28,7 @@ from yield_farming.commands import (
 from yield_farming.models import Protocol, YieldPosition, YieldStrategy
 from yield_farming.queries import accrued_yield
 
-from .conftest import deposit, request
+from .conftest import deposit, projected, request
 from .support import USER, yield_context
 
 OPENED = dt.datetime(2026, 1, 1, 12, tzinfo=dt.timezone.utc)
@@ -44,17 +44,18 @@ def test_accrual_is_simple_interest_by_whole_days_at_the_opening_apy(until: dt.d
     assert format(accrued_yield(Decimal("10000"), Decimal("10"), OPENED, until), "f") == expected
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, reset_sequences=True)
 @pytest.mark.usefixtures("catalogue", "no_sagas")
 def test_get_portfolio_shows_reserved_cash_and_counts_it_in_the_total() -> None:
     deposit(5, "10000")
     request(5, "4000")  # no saga runs: the reservation stays
+    projected()
     data = query_bus.ask(GetPortfolio(user_id=5)).data
     assert (data["cash"], data["reserved"], data["yield_principal"]) == (Decimal("6000"), Decimal("4000"), 0)
     assert data["total_value"] == Decimal("10000") and data["allocation"]["USD_RESERVED"] == Decimal("40.0000")
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, reset_sequences=True)
 @pytest.mark.usefixtures("catalogue")
 def test_rebuilding_the_yield_and_portfolio_projections_gives_the_live_rows(faults) -> None:  # type: ignore[no-untyped-def]
     deposit(5, "20000")
@@ -67,6 +68,7 @@ def test_rebuilding_the_yield_and_portfolio_projections_gives_the_live_rows(faul
                 list(YieldPosition.objects.order_by("position_id").values()),
                 list(PortfolioRow.objects.values()))
 
+    projected()
     live = rows()
     for name in ("yield_farming.protocols", "yield_farming.strategies", "portfolio.portfolios"):
         rebuild(name)

@@ -17,20 +17,22 @@ from yield_farming.catalogue import UpdateProtocol
 from yield_farming.models import YieldPosition, YieldStrategy
 from yield_farming.sagas import YieldFarmingSaga
 
-from .conftest import deposit, portfolio_events, portfolio_state, request, saga_kinds, total_cash
+from .conftest import deposit, portfolio_events, portfolio_state, projected, request, saga_kinds, total_cash
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("catalogue")]
+pytestmark = [pytest.mark.django_db(transaction=True, reset_sequences=True), pytest.mark.usefixtures("catalogue")]
 Status = SagaInstance.Status
 USER = 7
 
 
 def saga_of(strategy_id: object) -> SagaInstance:
+    projected()
     return SagaInstance.objects.get(pk=YieldStrategy.objects.get(pk=strategy_id).saga_id)
 
 
 def assert_all_back_in_cash(user_id: int = USER, cash: str = "10000") -> None:
     state = portfolio_state(user_id)
     assert (state.cash, state.reserved, state.yield_principal) == (Decimal(cash), 0, 0)
+    projected()
     row = PortfolioRow.objects.get(pk=user_id)
     assert (row.cash, row.reserved, row.yield_principal) == (Decimal(cash), 0, 0)
 

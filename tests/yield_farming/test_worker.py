@@ -19,7 +19,7 @@ from yield_farming.models import YieldPosition, YieldStrategy
 from .conftest import deposit, portfolio_events, portfolio_state, request
 
 pytestmark = [
-    pytest.mark.django_db(transaction=True),
+    pytest.mark.django_db(transaction=True, reset_sequences=True),
     pytest.mark.services,
     pytest.mark.usefixtures("catalogue"),
     pytest.mark.skipif(

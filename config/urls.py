@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/portfolio/", include("portfolio.urls")),
     path("api/trading/", include("trading.urls")),
     path("api/market/", include("market.urls")),
+    path("api/yield/", include("yield_farming.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema", template_name="cqrs_core/api/redoc.html"),

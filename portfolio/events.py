@@ -1,4 +1,4 @@
-"""Events of the portfolio context: cash moves, risk limits and trade impacts on ``portfolio-<user_id>``."""
+"""Events of the portfolio context: cash moves, reservations, risk limits and trade impacts on ``portfolio-<user_id>``."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,3 +50,27 @@ class PortfolioImpacted(Event, name="portfolio.PortfolioImpacted"):
     value_after: Decimal
     notional: Decimal
     change_percent: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class FundsReserved(Event, name="portfolio.FundsReserved"):
+    """Cash set aside for a pending use (a yield strategy): moved from ``cash`` to ``reserved``.
+
+    Reserved cash cannot be traded or withdrawn; it leaves the reservation only as yield
+    principal (``yield_farming.YieldPositionOpened``) or back to cash (``ReservationReleased``).
+    """
+
+    user_id: int
+    reservation_id: UUID
+    amount: Decimal
+    purpose: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReservationReleased(Event, name="portfolio.ReservationReleased"):
+    """What was left of a reservation went back to cash (``reason`` says why)."""
+
+    user_id: int
+    reservation_id: UUID
+    amount: Decimal
+    reason: str

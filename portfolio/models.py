@@ -21,6 +21,8 @@ class Portfolio(models.Model):
     realised_pnl = money_field(default=Decimal(0))
     fees_paid = money_field(default=Decimal(0))
     max_position_usd = money_field(null=True, blank=True)
+    reserved = money_field(default=Decimal(0))
+    yield_principal = money_field(default=Decimal(0))
     version = models.PositiveIntegerField(default=0)
     position = models.BigIntegerField(default=0)
 

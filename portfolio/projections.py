@@ -7,8 +7,9 @@ from cqrs_core.events import Event, RecordedEvent
 from cqrs_core.projections import projection
 from cqrs_core.queries import invalidate
 from trading.events import BUY, TradeExecuted
+from yield_farming.events import YieldPositionClosed, YieldPositionOpened
 
-from .events import FundsDeposited, FundsWithdrawn, PortfolioOpened, RiskLimitsSet
+from .events import FundsDeposited, FundsReserved, FundsWithdrawn, PortfolioOpened, ReservationReleased, RiskLimitsSet
 from .models import Portfolio, Position
 
 
@@ -18,7 +19,8 @@ def portfolio_scope(user_id: int) -> str:
 
 
 @projection("portfolio.portfolios", events=[PortfolioOpened, FundsDeposited, FundsWithdrawn, RiskLimitsSet,
-                                            TradeExecuted], read_models=[Portfolio, Position])
+                                            TradeExecuted, FundsReserved, ReservationReleased, YieldPositionOpened,
+                                            YieldPositionClosed], read_models=[Portfolio, Position])
 def project_portfolios(event: Event, recorded: RecordedEvent) -> None:
     match event:
         case PortfolioOpened():
@@ -35,6 +37,9 @@ def project_portfolios(event: Event, recorded: RecordedEvent) -> None:
         case TradeExecuted():
             row = Portfolio.objects.get(pk=event.user_id)
             _apply_trade(row, event)
+        case FundsReserved() | ReservationReleased() | YieldPositionOpened() | YieldPositionClosed():
+            row = Portfolio.objects.get(pk=event.user_id)
+            _apply_yield(row, event)
         case _:
             return
     row.version, row.position = recorded.stream_version, recorded.position
@@ -56,3 +61,20 @@ def _apply_trade(row: Portfolio, event: TradeExecuted) -> None:
     position.average_cost = event.average_cost
     position.realised_pnl += event.realised_pnl
     position.save()
+
+
+def _apply_yield(row: Portfolio, event: Event) -> None:
+    """Cash moving to ``reserved``, from there to ``yield_principal`` or back, as the aggregate does."""
+    match event:
+        case FundsReserved():
+            row.cash -= event.amount
+            row.reserved += event.amount
+        case ReservationReleased():
+            row.reserved -= event.amount
+            row.cash += event.amount
+        case YieldPositionOpened():
+            row.reserved -= event.principal
+            row.yield_principal += event.principal
+        case YieldPositionClosed():
+            row.yield_principal -= event.principal
+            row.cash += event.principal

@@ -32,7 +32,7 @@ def may_read(actor: Actor, user_id: int | None) -> bool:
                cache=CachePolicy(ttl=300, stale_while_revalidate=60),
                scope=lambda q, actor: portfolio_scope(q.user_id))
 def get_portfolio(query: GetPortfolio, ctx: QueryContext) -> dict[str, Any]:
-    """Cash, positions valued at latest prices, total value and allocation; an owner's unopened one is empty."""
+    """Cash, reserved cash, yield principal, positions at latest prices, total value (all of them) and allocation."""
     if not may_read(ctx.actor, query.user_id):
         raise PortfolioNotFound(user_id=query.user_id)
     row = Portfolio.objects.filter(pk=query.user_id).first()
@@ -46,12 +46,15 @@ def get_portfolio(query: GetPortfolio, ctx: QueryContext) -> dict[str, Any]:
 def valued(row: Portfolio, positions: list[Position], snap: market.MarketSnapshot) -> dict[str, Any]:
     """The portfolio as plain data, holdings valued at ``snap`` (average cost where it has no price)."""
     lines = [_line(p, snap.price_of(p.asset)) for p in positions if p.quantity or p.realised_pnl]
-    total = row.cash + sum((line["market_value"] for line in lines), Decimal(0))
+    total = row.cash + row.reserved + row.yield_principal + sum((line["market_value"] for line in lines), Decimal(0))
     allocation = {"USD": _percent(row.cash, total)}
     allocation.update({line["asset"]: _percent(line["market_value"], total) for line in lines if line["quantity"]})
+    allocation.update({key: _percent(value, total) for key, value in
+                       (("USD_RESERVED", row.reserved), ("YIELD", row.yield_principal)) if value})
     limit = row.max_position_usd if row.max_position_usd is not None else current_rules().default_max_position_usd
     return {
-        "user_id": row.user_id, "cash": row.cash, "positions": lines, "total_value": total,
+        "user_id": row.user_id, "cash": row.cash, "reserved": row.reserved, "yield_principal": row.yield_principal,
+        "positions": lines, "total_value": total,
         "realised_pnl": row.realised_pnl, "unrealised_pnl": sum((line["unrealised_pnl"] for line in lines), Decimal(0)),
         "fees_paid": row.fees_paid, "max_position_usd": limit, "allocation": allocation,
         "version": row.version, "position": row.position,

@@ -134,6 +134,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cqrs_core.sweep_sagas",
         "schedule": env.float("CQRS_SAGA_SWEEP_SECONDS", default=10.0),
     },
+    # Moves the yield protocols' APYs by one seeded tick (yield_farming.feed); off with YIELD_SIMULATED_FEED=false.
+    "yield-apy-drift": {
+        "task": "yield_farming.drift_apys",
+        "schedule": env.float("YIELD_APY_DRIFT_SECONDS", default=300.0),
+    },
     # Runs the reconciliation checks that are due (each has its own interval, below).
     "reconcile": {
         "task": "cqrs_core.reconcile",
@@ -253,6 +258,7 @@ LOGGING = {
 LEDGERLINE_DEMO_LOADERS: list[str] = [
     "market.demo.load",
     "portfolio.demo.load",  # after the market: trades take its latest prices
+    "yield_farming.demo.load",
 ]
 
 # --- Market -------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def catch_up(name: str, cap: float) -> dict[str, object]:
     resume(name)  # a capped rebuild before may have left it paused; resuming keeps its checkpoint
     applied, began = 0, time.perf_counter()
     while time.perf_counter() - began < cap:
-        report = run_projection(name, max_batches=20)
+        report = run_projection(name, max_batches=1)
         applied += report.applied
         if report.applied == 0 and not report.busy:
             break

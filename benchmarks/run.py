@@ -50,7 +50,7 @@ MODES = {
     "tiny": Mode("tiny", seconds=1, limit_seconds=0.5, samples=5, candles=20_000, users_per_client=2, lag_rate=20,
                  lag_seconds=2, sagas=3, event_sizes=(1_000, 3_000), probe_cap=30),
     "quick": Mode("quick", seconds=2, limit_seconds=1, samples=30, candles=500_000, users_per_client=5,
-                  lag_rate=100, lag_seconds=5, sagas=20, event_sizes=(10_000, 50_000), probe_cap=5),
+                  lag_rate=100, lag_seconds=5, sagas=10, event_sizes=(10_000, 50_000), probe_cap=3),
     "full": Mode("full", seconds=15, limit_seconds=5, samples=200, candles=5_000_000, users_per_client=10,
                  lag_rate=200, lag_seconds=30, sagas=200, event_sizes=(100_000, 1_000_000), probe_cap=150),
 }
@@ -85,6 +85,23 @@ class Run:
         value = "not yet" if figure.value is None else f"{figure.value:,.1f} {figure.unit}"
         latency = f"  p50 {figure.p50_ms:.2f} ms  p99 {figure.p99_ms:.2f} ms" if figure.p50_ms is not None else ""
         print(f"  {figure.key:<48} {value}{latency}  {figure.note}", flush=True)
+
+
+def expected_keys(mode: Mode) -> set[str]:
+    """Every figure and limit key a run of ``mode`` writes (the JSON's contract; the smoke test checks it)."""
+    from .scenarios.projections import size_label
+
+    figures = {"s1.bus.distinct_c1", "s1.bus.distinct_c4", "s1.bus.hot_c4", "s2.http.distinct_c1",
+               "s2.http.distinct_c4", "s3.http.portfolio_cached_c4", "s5.lag.portfolio.portfolios",
+               "s5.lag.trading.trades", "s5.ryw", "s6.sagas.transfer", "s6.sagas.yield"}
+    figures |= {f"s3.{via}.{query}_{state}" for via in ("bus", "http") for query in ("portfolio", "top_coins")
+                for state in ("cached", "uncached")}
+    figures |= {f"s3.market.latest_prices.{n // 1000}k" for n in (mode.market_candles, mode.candles)}
+    figures |= {f"s4.{action}.{name}.{size_label(size)}" for action in ("catchup", "rebuild")
+                for name in mode.projections for size in mode.event_sizes}
+    limits = {"pg_insert_tps_1", "pg_insert_tps_4", "redis_get", "http_trivial_1", "http_trivial_4"}
+    limits |= {f"seq_read_{size_label(size)}" for size in mode.event_sizes}
+    return figures | limits
 
 
 def _step(title: str, fn: Callable[[], Any]) -> Any:

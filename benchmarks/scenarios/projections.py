@@ -28,7 +28,7 @@ def _probe(action: str, name: str, cap: float) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _size_label(events: int) -> str:
+def size_label(events: int) -> str:
     return f"{events // 1000}k" if events < 1_000_000 else f"{events / 1_000_000:g}M"
 
 
@@ -41,7 +41,7 @@ def projections(run: Run) -> None:
         if missing > 0:
             next_user = synthetic_events(missing, first_user=next_user)
         stored = head_position()
-        label = _size_label(size)
+        label = size_label(size)
         scan = sequential_read(label)
         run.limits[scan.key] = scan
         for name in run.mode.projections:

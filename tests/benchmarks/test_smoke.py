@@ -35,11 +35,12 @@ def _database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+@pytest.mark.timeout(600)  # about a minute alone; several on a shared machine
 def test_a_tiny_run_writes_every_figure_and_limit(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     env = {**os.environ, "DATABASE_URL": _database_url(), "CELERY_BROKER_URL": settings.CELERY_BROKER_URL}
     run = subprocess.run([sys.executable, "-m", "benchmarks", "--tiny", "--keep-database", "--json", str(out)],
-                         cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=280)
+                         cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=540)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
 
     body = json.loads(out.read_text())

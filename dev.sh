@@ -4,6 +4,7 @@
 #   ./dev.sh run                          migrate, seed the demo, serve on 127.0.0.1:${PORT:-8000}
 #   ./dev.sh test [pytest args]           the whole test suite (embedded stack by default)
 #   ./dev.sh services-test [pytest args]  the suite against PostgreSQL + Redis (see README)
+#   ./dev.sh bench [--quick]              the benchmark suite on the services stack (docs/PERFORMANCE.md)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -109,8 +110,20 @@ cmd_services_test() {
     cmd_test "$@"
 }
 
+# The services stack of the benchmarks: its own PostgreSQL database (recreated each run) and
+# Redis databases; gunicorn and the Celery workers are started and stopped by the harness.
+cmd_bench() {
+    ensure_venv
+    export DATABASE_URL="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/ledgerline_bench}"
+    export CACHE_URL="${BENCH_CACHE_URL:-redis://127.0.0.1:6379/13}"
+    export CELERY_BROKER_URL="${BENCH_BROKER_URL:-redis://127.0.0.1:6379/14}"
+    echo "==> Bench services: DATABASE_URL=$DATABASE_URL"
+    echo "                    CACHE_URL=$CACHE_URL CELERY_BROKER_URL=$CELERY_BROKER_URL"
+    exec "$VENV_PY" -m benchmarks "$@"
+}
+
 usage() {
-    sed -n '2,6s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,7s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
     exit "${1:-0}"
 }
 
@@ -121,6 +134,7 @@ main() {
         run) cmd_run "$@" ;;
         test) cmd_test "$@" ;;
         services-test) cmd_services_test "$@" ;;
+        bench) cmd_bench "$@" ;;
         -h | --help | help) usage 0 ;;
         *) usage 2 >&2 ;;
     esac

@@ -150,7 +150,11 @@ def compute_and_store(user_id: int, claim: UUID) -> None:
 
 
 def optimise(current: dict[str, Any], now: dt.datetime, rules: OptimizerSettings) -> dict[str, Any]:
-    """Today's allocation and the proposals, as JSON-ready data (Decimal strings)."""
+    """Today's allocation and the proposals, as JSON-ready data (Decimal strings).
+
+    Held assets without enough price history are listed under ``unmodelled``; today's expected
+    return and volatility count their share as cash (their risk cannot be estimated).
+    """
     from market.queries import hourly_closes
 
     held = [line["asset"] for line in current["positions"] if line["quantity"] > 0]
@@ -189,8 +193,13 @@ def _rendered(alloc: optimization.Allocation, current: dict[str, Any] | None,
         weights = {k: str(v) for k, v in optimization.percent_weights(alloc.weights).items()}
     return {"weights_pct": weights, "expected_return_pct": _pct(alloc.expected_return),
             "volatility_pct": _pct(alloc.volatility),
-            "sharpe_ratio": None if alloc.sharpe is None else str(Decimal(repr(float(alloc.sharpe))).quantize(Decimal("1e-4")))}
+            "sharpe_ratio": None if alloc.sharpe is None else _places(alloc.sharpe)}
 
 
 def _pct(share: float) -> str:
-    return str((Decimal(repr(float(share))) * 100).quantize(optimization.PERCENT_PLACES))
+    return _places(share * 100)
+
+
+def _places(number: float) -> str:
+    """A float estimate as a Decimal string to 4 places (exactly what the float says, then rounded)."""
+    return str(Decimal(repr(float(number))).quantize(optimization.PERCENT_PLACES))

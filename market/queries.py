@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -50,6 +51,24 @@ def latest_prices() -> dict[str, Decimal]:
         cursor.execute("SELECT " + ", ".join([one] * len(PAIRS)), [p.symbol for p in PAIRS])
         row = cursor.fetchone()
     return {p.symbol: Decimal(str(value)) for p, value in zip(PAIRS, row, strict=True) if value is not None}
+
+
+def hourly_closes(pairs: Iterable[str], *, since: dt.datetime | None = None,
+                  until: dt.datetime | None = None) -> dict[str, list[tuple[dt.datetime, Decimal]]]:
+    """Each pair's hourly closes ``(hour, close)``, oldest first, for ``since <= hour < until``.
+
+    ``close`` is the close of the last candle recorded in that UTC hour (its hourly bucket), so
+    the close of the hour still in progress is the latest price. Pairs without candles are absent.
+    """
+    rows = PairHourBucket.objects.filter(pair__in=list(pairs))
+    if since is not None:
+        rows = rows.filter(hour__gte=since)
+    if until is not None:
+        rows = rows.filter(hour__lt=until)
+    closes: dict[str, list[tuple[dt.datetime, Decimal]]] = defaultdict(list)
+    for pair, hour, close in rows.order_by("pair", "hour").values_list("pair", "hour", "close").iterator(2000):
+        closes[pair].append((hour, close))
+    return dict(closes)
 
 
 # --- top coins ---------------------------------------------------------------------------------
@@ -149,4 +168,4 @@ def list_pairs(query: ListPairs, ctx: QueryContext) -> list[dict[str, Any]]:
 
 
 __all__ = ["GetCandles", "GetLatestPrice", "GetTopCoins", "ListPairs", "known_pairs",
-           "latest_price", "require_pair"]
+           "hourly_closes", "latest_price", "require_pair"]

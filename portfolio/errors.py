@@ -38,3 +38,9 @@ class MarketUnavailable(ServiceUnavailable):
     """No latest market price is known for this pair yet; retry shortly."""
 
     code = "market_price_unavailable"
+
+
+class OptimizationFailed(ServiceUnavailable):
+    """The last optimisation of this portfolio failed; asking again starts a new one."""
+
+    code = "optimization_failed"

@@ -45,3 +45,36 @@ class Position(models.Model):
 
     def __str__(self) -> str:
         return f"{self.asset} {self.quantity}"
+
+
+class OptimizedPortfolio(models.Model):
+    """The latest optimisation of one user's portfolio (``portfolio.optimized``), one row per user.
+
+    Not a projection's read model: a computed artifact that a Celery task writes, like a cache
+    entry that must survive restarts and carry its own bookkeeping. ``requested_*`` and ``claim``
+    mark the computation in progress (one per user: claimed by a conditional UPDATE);
+    ``computed_at``, ``based_on_position`` and ``duration_ms`` describe the stored ``result``.
+    """
+
+    class Status(models.TextChoices):
+        IDLE = "idle"
+        COMPUTING = "computing"
+        READY = "ready"
+        FAILED = "failed"
+
+    user_id = models.BigIntegerField(primary_key=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.IDLE)
+    claim = models.UUIDField(null=True, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    requested_position = models.BigIntegerField(default=0)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    based_on_position = models.BigIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["computed_at"], name="portfolio_optimized_computed")]
+
+    def __str__(self) -> str:
+        return f"optimized-{self.user_id} ({self.status})"

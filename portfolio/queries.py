@@ -11,6 +11,7 @@ from cqrs_core.queries import CachePolicy, Query, QueryContext, query_handler
 from . import market
 from .errors import PortfolioNotFound
 from .models import Portfolio, Position
+from .performance import extras_of, performance_of
 from .projections import portfolio_scope
 from .rules import current_rules
 
@@ -20,7 +21,10 @@ MONEY_PLACES = Decimal("1e-18")
 
 @dataclass(frozen=True, kw_only=True)
 class GetPortfolio(Query, name="portfolio.GetPortfolio"):
+    """``include``: any of ``metrics`` (the performance figures) and ``history`` (value points), sorted."""
+
     user_id: int
+    include: tuple[str, ...] = ()
 
 
 def may_read(actor: Actor, user_id: int | None) -> bool:
@@ -33,14 +37,20 @@ def may_read(actor: Actor, user_id: int | None) -> bool:
                scope=lambda q, actor: portfolio_scope(q.user_id))
 def get_portfolio(query: GetPortfolio, ctx: QueryContext) -> dict[str, Any]:
     """Cash, reserved cash, yield principal, positions at latest prices, total value (all of them) and allocation."""
-    if not may_read(ctx.actor, query.user_id):
-        raise PortfolioNotFound(user_id=query.user_id)
-    row = Portfolio.objects.filter(pk=query.user_id).first()
-    if row is None and ctx.actor.user_id != query.user_id:
-        raise PortfolioNotFound(user_id=query.user_id)
-    row = row or Portfolio(user_id=query.user_id)
+    row = readable_portfolio(query.user_id, ctx.actor)
     positions = list(Position.objects.filter(portfolio_id=row.user_id)) if row.position else []
-    return valued(row, positions, market.snapshot())
+    data = valued(row, positions, market.snapshot())
+    return {**data, **extras_of(row.user_id, ctx.now, query.include)} if query.include else data
+
+
+def readable_portfolio(user_id: int, actor: Actor) -> Portfolio:
+    """The user's portfolio row if ``actor`` may read it (an owner's unopened one is empty); else 404."""
+    if not may_read(actor, user_id):
+        raise PortfolioNotFound(user_id=user_id)
+    row = Portfolio.objects.filter(pk=user_id).first()
+    if row is None and actor.user_id != user_id:
+        raise PortfolioNotFound(user_id=user_id)
+    return row or Portfolio(user_id=user_id)
 
 
 def valued(row: Portfolio, positions: list[Position], snap: market.MarketSnapshot) -> dict[str, Any]:
@@ -74,3 +84,38 @@ def _line(position: Position, price: Decimal | None) -> dict[str, Any]:
 
 def _percent(part: Decimal, total: Decimal) -> Decimal:
     return (part * 100 / total).quantize(PERCENT_PLACES) if total else Decimal(0)
+
+
+# --- performance and the optimised portfolio -----------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class GetPortfolioPerformance(Query, name="portfolio.GetPortfolioPerformance"):
+    user_id: int
+
+
+@query_handler(GetPortfolioPerformance, projections=["portfolio.portfolios"], cache=CachePolicy(ttl=60),
+               scope=lambda q, actor: portfolio_scope(q.user_id))
+def get_portfolio_performance(query: GetPortfolioPerformance, ctx: QueryContext) -> dict[str, Any]:
+    """Time-weighted returns (1d/7d/30d), volatility and maximum drawdown (see ``portfolio.analytics``).
+
+    Cached in the portfolio's scope, so the owner's next event invalidates it; the short TTL
+    bounds how long new market closes go unseen.
+    """
+    row = readable_portfolio(query.user_id, ctx.actor)
+    return {"user_id": row.user_id, **performance_of(row.user_id, ctx.now), "position": row.position}
+
+
+@dataclass(frozen=True, kw_only=True)
+class GetOptimizedPortfolio(Query, name="portfolio.GetOptimizedPortfolio"):
+    user_id: int
+
+
+@query_handler(GetOptimizedPortfolio, projections=["portfolio.portfolios"])
+def get_optimized_portfolio(query: GetOptimizedPortfolio, ctx: QueryContext) -> dict[str, Any]:
+    """A fresh optimisation (``status: ready``), or ``status: computing`` once one is under way.
+
+    Not cached by the bus: the ``portfolio_optimized`` row is the cache (see ``portfolio.optimized``).
+    """
+    from .optimized import optimized_or_started
+
+    row = readable_portfolio(query.user_id, ctx.actor)
+    return optimized_or_started(row, ctx.now)

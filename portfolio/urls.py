@@ -6,6 +6,8 @@ from . import apis
 
 urlpatterns = [
     path("", apis.PortfolioApi.as_view(), name="portfolio-detail"),
+    path("performance/", apis.PortfolioPerformanceApi.as_view(), name="portfolio-performance"),
+    path("optimized/", apis.OptimizedPortfolioApi.as_view(), name="portfolio-optimized"),
     path("deposits/", apis.DepositApi.as_view(), name="portfolio-deposits"),
     path("withdrawals/", apis.WithdrawalApi.as_view(), name="portfolio-withdrawals"),
     path("<int:user_id>/risk-limits/", apis.RiskLimitsApi.as_view(), name="portfolio-risk-limits"),

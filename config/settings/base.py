@@ -225,6 +225,22 @@ TRADING_FEE_RATE = env.str("TRADING_FEE_RATE", default="0.001")
 PORTFOLIO_DEFAULT_MAX_POSITION_USD = env.str("PORTFOLIO_DEFAULT_MAX_POSITION_USD", default="100000")
 # A trade whose notional exceeds this share of the portfolio's value records PortfolioImpacted.
 PORTFOLIO_IMPACT_THRESHOLD = env.str("PORTFOLIO_IMPACT_THRESHOLD", default="0.05")
+# Performance (portfolio.analytics): days of history analysed at most, and value points returned at most.
+PORTFOLIO_PERFORMANCE_MAX_DAYS = env.int("PORTFOLIO_PERFORMANCE_MAX_DAYS", default=90)
+PORTFOLIO_HISTORY_MAX_POINTS = env.int("PORTFOLIO_HISTORY_MAX_POINTS", default=240)
+# Optimiser (portfolio.optimization): a result is fresh this long (and while no newer event changed the
+# portfolio); a computation not finished after the timeout may be claimed again.
+PORTFOLIO_OPTIMIZATION_MAX_AGE_SECONDS = env.int("PORTFOLIO_OPTIMIZATION_MAX_AGE_SECONDS", default=300)
+PORTFOLIO_OPTIMIZATION_TIMEOUT_SECONDS = env.int("PORTFOLIO_OPTIMIZATION_TIMEOUT_SECONDS", default=120)
+# Assets considered besides those held; each asset's largest share of the portfolio (long-only).
+PORTFOLIO_OPTIMIZATION_UNIVERSE = env.list("PORTFOLIO_OPTIMIZATION_UNIVERSE", default=["BTC", "ETH", "SOL", "BNB"])
+PORTFOLIO_OPTIMIZATION_MAX_WEIGHT = env.str("PORTFOLIO_OPTIMIZATION_MAX_WEIGHT", default="0.5")
+# Hourly closes used (lookback), the fewest common hourly returns an asset needs, covariance shrinkage.
+PORTFOLIO_OPTIMIZATION_LOOKBACK_HOURS = env.int("PORTFOLIO_OPTIMIZATION_LOOKBACK_HOURS", default=720)
+PORTFOLIO_OPTIMIZATION_MIN_HOURS = env.int("PORTFOLIO_OPTIMIZATION_MIN_HOURS", default=48)
+PORTFOLIO_OPTIMIZATION_SHRINKAGE = env.str("PORTFOLIO_OPTIMIZATION_SHRINKAGE", default="0.2")
+# Annual return of cash (the risk-free asset) in the Sharpe ratio and expected returns.
+PORTFOLIO_RISK_FREE_RATE = env.str("PORTFOLIO_RISK_FREE_RATE", default="0.04")
 
 # --- Internationalisation, static ----------------------------------------------------------
 LANGUAGE_CODE = "en-us"

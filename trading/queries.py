@@ -15,7 +15,7 @@ from .models import Trade
 
 TRADES = "trading.trades"
 FIELDS = ("trade_id", "user_id", "client_trade_id", "pair", "side", "amount", "price", "notional", "fee",
-          "realised_pnl", "executed_at", "position")
+          "realised_pnl", "executed_at", "position", "strategy_id")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -246,6 +246,7 @@ LOGGING = {
 LEDGERLINE_DEMO_LOADERS: list[str] = [
     "market.demo.load",
     "portfolio.demo.load",  # after the market: trades take its latest prices
+    "trading.demo.load",  # after the portfolios: strategy signals trade demo_ada's cash
 ]
 
 # --- Market -------------------------------------------------------------------------------

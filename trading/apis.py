@@ -35,13 +35,18 @@ class TradeResultSerializer(CommandResultSerializer):
     portfolio_impacted = serializers.BooleanField()
 
 
-class TradeFilterSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class PageSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """``limit`` and ``offset`` of a list; subclasses add its filters."""
+
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=50)
+    offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
+
+
+class TradeFilterSerializer(PageSerializer):
     pair = serializers.CharField(required=False, max_length=24)
     side = serializers.ChoiceField([BUY, SELL], required=False)
     since = serializers.DateTimeField(required=False, help_text="Inclusive.")
     until = serializers.DateTimeField(required=False, help_text="Exclusive.")
-    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=50)
-    offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
 
 
 def listed_user(request: Request) -> int | None:

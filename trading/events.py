@@ -86,13 +86,12 @@ class StrategyArchived(Event, name="trading.StrategyArchived"):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TradeSignalAccepted(Event, name="trading.TradeSignalAccepted"):
-    """A strategy's signal passed its rules and placed trade ``trade_id`` (recorded after its ``TradeExecuted``)."""
+class TradeSignal(Event):
+    """What every signal event carries: the signal as it was sent and when it was decided (no stored name)."""
 
     signal_id: UUID
     strategy_id: UUID
     user_id: int
-    trade_id: UUID
     pair: str
     side: str
     amount: Decimal
@@ -103,21 +102,18 @@ class TradeSignalAccepted(Event, name="trading.TradeSignalAccepted"):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TradeSignalRejected(Event, name="trading.TradeSignalRejected"):
+class TradeSignalAccepted(TradeSignal, name="trading.TradeSignalAccepted"):
+    """A strategy's signal passed its rules and placed trade ``trade_id`` (recorded after its ``TradeExecuted``)."""
+
+    trade_id: UUID
+
+
+@dataclass(frozen=True, kw_only=True)
+class TradeSignalRejected(TradeSignal, name="trading.TradeSignalRejected"):
     """A strategy's signal placed no trade: ``reason`` is a stable code, ``detail`` says why in words and
     ``context`` holds the figures behind it (money as strings), as the refusal's error would have.
     """
 
-    signal_id: UUID
-    strategy_id: UUID
-    user_id: int
-    pair: str
-    side: str
-    amount: Decimal
-    price: Decimal
-    confidence: Decimal | None
-    client_trade_id: str | None
     reason: str
     detail: str
     context: dict[str, Any]
-    decided_at: dt.datetime

@@ -17,7 +17,7 @@ from cqrs_core.api.schema import CommandResultSerializer, command_schema, proble
 from cqrs_core.api.serializers import CommandInputSerializer, StrictSerializer
 from portfolio.apis import MIN_POSITION
 
-from .apis import MAX_PAGE, ThrottleCommandsOnly, listed_user
+from .apis import PageSerializer, ThrottleCommandsOnly, listed_user
 from .events import BUY, SELL, StrategyRules
 from .models import Strategy, StrategySignal
 from .strategies import MAX_NAME_LENGTH, RISK_PROFILES
@@ -104,16 +104,12 @@ class SignalResultSerializer(CommandResultSerializer):
     context = serializers.DictField(help_text="The figures behind a rejection, money as strings.")
 
 
-class StrategyFilterSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class StrategyFilterSerializer(PageSerializer):
     status = serializers.ChoiceField(Strategy.Status.choices, required=False)
-    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=50)
-    offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
 
 
-class SignalFilterSerializer(serializers.Serializer):  # type: ignore[type-arg]
+class SignalFilterSerializer(PageSerializer):
     outcome = serializers.ChoiceField(StrategySignal.Outcome.choices, required=False)
-    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=50)
-    offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
 
 
 class StrategiesApi(ThrottleCommandsOnly, QueryViewMixin, CommandApiView):

@@ -18,7 +18,7 @@ from portfolio.queries import may_read
 from .commands import money
 from .errors import StrategyNotFound
 from .models import Strategy, StrategyPosition, StrategySignal, Trade
-from .queries import FIELDS as TRADE_FIELDS, TRADES
+from .queries import FIELDS as TRADE_FIELDS, TRADES, page_of
 
 STRATEGIES = "trading.strategies"
 STRATEGY_FIELDS = ("strategy_id", "owner_id", "name", "rules", "risk_profile", "status", "signals_accepted",
@@ -62,8 +62,7 @@ def list_strategies(query: ListStrategies, ctx: QueryContext) -> dict[str, Any]:
         rows = rows.filter(owner_id=query.user_id)
     if query.status is not None:
         rows = rows.filter(status=query.status)
-    page = list(rows.values(*STRATEGY_FIELDS)[query.offset:query.offset + query.limit])
-    return {"count": rows.count(), "limit": query.limit, "offset": query.offset, "results": page}
+    return page_of(rows, STRATEGY_FIELDS, limit=query.limit, offset=query.offset)
 
 
 def _readable(strategy_id: UUID, ctx: QueryContext) -> dict[str, Any]:
@@ -120,5 +119,4 @@ def list_strategy_signals(query: ListStrategySignals, ctx: QueryContext) -> dict
     rows = StrategySignal.objects.filter(strategy_id=query.strategy_id)
     if query.outcome is not None:
         rows = rows.filter(outcome=query.outcome)
-    page = list(rows.values(*SIGNAL_FIELDS)[query.offset:query.offset + query.limit])
-    return {"count": rows.count(), "limit": query.limit, "offset": query.offset, "results": page}
+    return page_of(rows, SIGNAL_FIELDS, limit=query.limit, offset=query.offset)

@@ -138,7 +138,13 @@ class StrategiesApi(ThrottleCommandsOnly, QueryViewMixin, CommandApiView):
                             location=f"{request.path}{strategy_id}/")
 
     @extend_schema(operation_id="api_trading_strategies_list", parameters=[StrategyFilterSerializer, MIN_POSITION],
-                   responses={200: OpenApiTypes.OBJECT, **problem_responses(400, 401, 404)})
+                   responses={200: OpenApiTypes.OBJECT, **problem_responses(400, 401, 404)}, examples=[
+                       OpenApiExample("one page", response_only=True, value={"data": {
+                           "count": 1, "limit": 50, "offset": 0, "results": [{
+                               "strategy_id": _IDS["strategy_id"], "owner_id": 3, "name": "BTC/ETH momentum",
+                               "rules": RULES_EXAMPLE, "risk_profile": "moderate", "status": "active",
+                               "signals_accepted": 1, "signals_rejected": 1, "version": 1, "position": 42}]},
+                           "position": 46, "stale": False})])
     def get(self, request: Request) -> Response:
         filters = StrategyFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -217,7 +223,15 @@ class StrategySignalsApi(ThrottleCommandsOnly, QueryViewMixin, CommandApiView):
         return self.execute(request, command)
 
     @extend_schema(operation_id="api_trading_strategy_signals_list", parameters=[SignalFilterSerializer, MIN_POSITION],
-                   responses={200: OpenApiTypes.OBJECT, **problem_responses(400, 401, 404)})
+                   responses={200: OpenApiTypes.OBJECT, **problem_responses(400, 401, 404)}, examples=[
+                       OpenApiExample("a rejected signal", response_only=True, value={"data": {
+                           "count": 1, "limit": 50, "offset": 0, "results": [{
+                               **_IDS, "outcome": "rejected", "reason": "pair_not_allowed",
+                               "detail": "The strategy does not trade this pair.",
+                               "context": {"pair": "SOL/USD", "allowed_pairs": ["BTC/USD", "ETH/USD"]},
+                               "trade_id": None, "pair": "SOL/USD", "side": "buy", "amount": "5",
+                               "price": "100", "confidence": None, "client_trade_id": None, "position": 46}]},
+                           "position": 46, "stale": False})])
     def get(self, request: Request, strategy_id: UUID) -> Response:
         filters = SignalFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)

@@ -5,8 +5,9 @@ from typing import Any
 from uuid import UUID
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
@@ -34,53 +35,62 @@ class TradeResultSerializer(CommandResultSerializer):
     portfolio_impacted = serializers.BooleanField()
 
 
-class TradeFilterSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    pair = serializers.CharField(required=False, max_length=24)
-    side = serializers.ChoiceField([BUY, SELL], required=False)
-    since = serializers.DateTimeField(required=False, help_text="Inclusive.")
-    until = serializers.DateTimeField(required=False, help_text="Exclusive.")
+class PageSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """``limit`` and ``offset`` of a list; subclasses add its filters."""
+
     limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=50)
     offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
 
 
-class TradesApi(QueryViewMixin, CommandApiView):
-    """``POST``: execute a trade on your portfolio. ``GET``: your trades, newest first (staff: all)."""
+class TradeFilterSerializer(PageSerializer):
+    pair = serializers.CharField(required=False, max_length=24)
+    side = serializers.ChoiceField([BUY, SELL], required=False)
+    since = serializers.DateTimeField(required=False, help_text="Inclusive.")
+    until = serializers.DateTimeField(required=False, help_text="Exclusive.")
 
-    @extend_schema_serializer(component_name="TradeInput")
-    class InputSerializer(CommandInputSerializer):
-        pair = serializers.CharField(max_length=24, help_text="Such as BTC/USD.")
-        side = serializers.ChoiceField([BUY, SELL])
-        amount = MoneyField(help_text="Quantity of the base asset.")
-        price = MoneyField(help_text="USD per unit.")
-        client_trade_id = serializers.CharField(max_length=64, required=False)
 
-    success_status = 201
+def listed_user(request: Request) -> int | None:
+    """Whose rows a list shows: the caller's, or for staff the ``user_id`` asked for (None: everyone's)."""
+    user_id = user_id_param(request)
+    if request.user.is_staff:
+        return user_id
+    return request.user.pk if user_id is None else user_id
+
+
+class ExecuteTradeInputSerializer(CommandInputSerializer):
+    pair = serializers.CharField(max_length=24, help_text="Such as BTC/USD.")
+    side = serializers.ChoiceField([BUY, SELL])
+    amount = MoneyField(help_text="Quantity of the base asset.")
+    price = MoneyField(help_text="USD per unit.")
+    client_trade_id = serializers.CharField(max_length=64, required=False)
+
+
+class ThrottleCommandsOnly:
+    """Throttle commands only; reads are cheap and cached."""
 
     def get_throttles(self) -> list[BaseThrottle]:
-        """Throttle commands only; reads are cheap and cached."""
-        return super().get_throttles() if self.request.method == "POST" else []
+        return super().get_throttles() if self.request.method not in SAFE_METHODS else []  # type: ignore[misc]
 
-    @command_schema(request=InputSerializer, response=TradeResultSerializer, status=201, errors=(409, 503))
+
+class TradesApi(ThrottleCommandsOnly, QueryViewMixin, CommandApiView):
+    """``POST``: execute a trade on your portfolio. ``GET``: your trades, newest first (staff: all)."""
+
+    InputSerializer = ExecuteTradeInputSerializer
+    success_status = 201
+
+    @command_schema(request=ExecuteTradeInputSerializer, response=TradeResultSerializer, status=201, errors=(409, 503))
     def post(self, request: Request) -> Response:
         data = self.validated_input(request)
         trade_id = self.new_id(request, "trade")
         return self.execute(request, ExecuteTrade(user_id=request.user.pk, trade_id=trade_id, **data),
                             location=f"{request.path}{trade_id}/")
 
-    @extend_schema(parameters=[TradeFilterSerializer, MIN_POSITION],
+    @extend_schema(operation_id="api_trading_trades_list", parameters=[TradeFilterSerializer, MIN_POSITION],
                    responses={200: OpenApiTypes.OBJECT, **problem_responses(400, 401, 404)})
     def get(self, request: Request) -> Response:
         filters = TradeFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        return self.answer(request, ListTrades(user_id=self._owner(request), **filters.validated_data))
-
-    @staticmethod
-    def _owner(request: Request) -> int | None:
-        """Whose trades: the caller's, or for staff the ``user_id`` asked for (None: everyone's)."""
-        user_id = user_id_param(request)
-        if request.user.is_staff:
-            return user_id
-        return request.user.pk if user_id is None else user_id
+        return self.answer(request, ListTrades(user_id=listed_user(request), **filters.validated_data))
 
 
 class TradeDetailApi(QueryViewMixin, APIView):

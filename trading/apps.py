@@ -8,4 +8,6 @@ class TradingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import commands, projections, queries  # noqa: F401  (registers handlers, projections, queries)
+        from . import (  # noqa: F401  (registers handlers, projections, queries)
+            commands, projections, queries, strategy_commands, strategy_queries,
+        )

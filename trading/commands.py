@@ -45,6 +45,15 @@ def money(value: Decimal) -> Decimal:
          lookups={"market": lambda c: market.snapshot(), "rules": lambda c: current_rules()})
 def execute_trade(portfolio: Portfolio | None, cmd: ExecuteTrade, ctx: CommandContext) -> Decision:
     """Validate and fill a trade against the user's cash and holdings; each refusal stores nothing."""
+    return decide_trade(portfolio, cmd, ctx)
+
+
+def decide_trade(portfolio: Portfolio | None, cmd: ExecuteTrade, ctx: CommandContext, *,
+                 strategy_id: UUID | None = None) -> Decision:
+    """The trade's events and result, or the refusal it raises: shared by trades and strategy signals.
+
+    Needs the ``market`` and ``rules`` lookups; ``strategy_id`` is recorded on the ``TradeExecuted``.
+    """
     snap: MarketSnapshot = ctx.lookups["market"]
     rules: Rules = ctx.lookups["rules"]
     state = portfolio or Portfolio(user_id=cmd.user_id)
@@ -61,6 +70,7 @@ def execute_trade(portfolio: Portfolio | None, cmd: ExecuteTrade, ctx: CommandCo
         trade_id=cmd.trade_id, user_id=cmd.user_id, client_trade_id=cmd.client_trade_id, pair=cmd.pair,
         asset=asset, side=cmd.side, amount=cmd.amount, price=cmd.price, notional=notional, fee=fee,
         realised_pnl=pnl, average_cost=average_cost, market_price=market_price, executed_at=ctx.now,
+        strategy_id=strategy_id,
     )
     events: list[Event] = [trade]
     impact = _impact(state, trade, snap, rules)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from django.db.models import QuerySet
+
 from cqrs_core.queries import Query, QueryContext, query_handler
 from portfolio.errors import PortfolioNotFound
 from portfolio.queries import may_read
@@ -15,7 +17,7 @@ from .models import Trade
 
 TRADES = "trading.trades"
 FIELDS = ("trade_id", "user_id", "client_trade_id", "pair", "side", "amount", "price", "notional", "fee",
-          "realised_pnl", "executed_at", "position")
+          "realised_pnl", "executed_at", "position", "strategy_id")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,8 +54,13 @@ def list_trades(query: ListTrades, ctx: QueryContext) -> dict[str, Any]:
         rows = rows.filter(executed_at__gte=query.since)
     if query.until is not None:
         rows = rows.filter(executed_at__lt=query.until)
-    page = list(rows.values(*FIELDS)[query.offset:query.offset + query.limit])
-    return {"count": rows.count(), "limit": query.limit, "offset": query.offset, "results": page}
+    return page_of(rows, FIELDS, limit=query.limit, offset=query.offset)
+
+
+def page_of(rows: QuerySet[Any], fields: tuple[str, ...], *, limit: int, offset: int) -> dict[str, Any]:
+    """One page of ``rows`` as plain dicts, with the total count: the shape of every trading list."""
+    page = list(rows.values(*fields)[offset:offset + limit])
+    return {"count": rows.count(), "limit": limit, "offset": offset, "results": page}
 
 
 @query_handler(GetTrade, projections=[TRADES])

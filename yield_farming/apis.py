@@ -64,7 +64,7 @@ class ProtocolsField(serializers.Field):  # type: ignore[type-arg]
         return list(value)
 
 
-class StrategyResultSerializer(CommandResultSerializer):
+class YieldStrategyResultSerializer(CommandResultSerializer):
     strategy_id = serializers.UUIDField()
     status = serializers.CharField(help_text='"requested": the saga now analyses, assesses and executes.')
     reserved = serializers.CharField(help_text="USD moved from cash to reserved, an exact decimal string.")
@@ -85,13 +85,13 @@ class StrategiesApi(CommandApiView):
     InputSerializer = StrategyInput
     success_status = 202
 
-    @extend_schema(responses=command_responses(202, StrategyResultSerializer, {
+    @extend_schema(responses=command_responses(202, YieldStrategyResultSerializer, {
         **problem_examples(400, ("amount_too_low", "The strategy amount is below the minimum (USD)."),
                            ("unknown_protocol", "A target protocol is not in the catalogue."),
                            ("validation_failed", "The request has invalid fields.")),
         **problem_examples(409, ("insufficient_funds", "Not enough cash in the portfolio."))}))
     @command_schema(
-        request=StrategyInput, response=StrategyResultSerializer, status=202, errors=(409,),
+        request=StrategyInput, response=YieldStrategyResultSerializer, status=202, errors=(409,),
         examples=[OpenApiExample("Farm 5,000 USD anywhere, moderately", request_only=True,
                                  value={"protocols": ANY, "amount": "5000.00", "risk_tolerance": "moderate"}),
                   OpenApiExample("Requested", response_only=True, status_codes=["202"], value={

@@ -197,6 +197,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Strategy risk profiles and yield risk tolerances are the same three levels: one enum.
+    "ENUM_NAME_OVERRIDES": {"RiskLevelEnum": "yield_farming.rules.TOLERANCES"},
     # Every operation documents the errors any endpoint can give (400, 401, 404, 413, 415, 429, 503).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -274,6 +276,7 @@ LOGGING = {
 LEDGERLINE_DEMO_LOADERS: list[str] = [
     "market.demo.load",
     "portfolio.demo.load",  # after the market: trades take its latest prices
+    "trading.demo.load",  # after the portfolios: strategy signals trade demo_ada's cash
     "yield_farming.demo.load",
 ]
 

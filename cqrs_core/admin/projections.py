@@ -25,6 +25,7 @@ from django.utils.http import urlencode
 from .. import projections as proj
 from ..models import DeadLetter, ProjectionState
 from .base import StaffActionsAdmin
+from .streams import event_link, stream_link
 
 logger = logging.getLogger("ledgerline.admin")
 
@@ -205,10 +206,18 @@ class DeadLetterAdmin(StaffActionsAdmin):
     list_display = ("projection", "position", "event_type", "status", "attempts", "error", "resolved_by", "created_at")
     list_filter = ("status", "projection")
     search_fields = ("=stream_id", "error")
-    readonly_fields = ("projection", "position", "stream_id", "event_type", "error", "traceback_pre", "attempts",
+    readonly_fields = ("projection", "event", "stream", "event_type", "error", "traceback_pre", "attempts",
                        "status", "resolved_by", "resolved_at", "created_at")
-    exclude = ("traceback",)
+    exclude = ("traceback", "position", "stream_id")
     actions = ("retry_letters", "skip_letters")
+
+    @admin.display(description="event")
+    def event(self, obj: DeadLetter) -> str:
+        return event_link(obj.position)
+
+    @admin.display(description="stream")
+    def stream(self, obj: DeadLetter) -> str:
+        return stream_link(obj.stream_id, obj.stream_id)
 
     @admin.display(description="traceback")
     def traceback_pre(self, obj: DeadLetter) -> str:

@@ -169,12 +169,14 @@ class ProjectionStateAdmin(StaffActionsAdmin):
     def pause_projections(self, request: HttpRequest, queryset: QuerySet[ProjectionState]) -> None:
         for state in queryset:
             proj.pause(state.name)
+            self.log_change(request, state, "paused")
         self.message_user(request, f"Paused {queryset.count()} projection(s).")
 
     @admin.action(description="Resume the selected projections")
     def resume_projections(self, request: HttpRequest, queryset: QuerySet[ProjectionState]) -> None:
         for state in queryset:
             proj.resume(state.name)
+            self.log_change(request, state, "resumed")
         self.message_user(request, f"Resumed {queryset.count()} projection(s).")
 
     @admin.action(description="Rebuild the selected projections from position 0 (in the background)")
@@ -187,15 +189,18 @@ class ProjectionStateAdmin(StaffActionsAdmin):
                                   messages.ERROR)
                 continue
             where = start_rebuild(state.name)
+            self.log_change(request, state, "rebuild started")
             self.message_user(request, f"Rebuild of {state.name} started in {where}; this page shows its progress.")
 
     @admin.action(description="Cancel the running rebuilds of the selected projections")
     def cancel_rebuilds(self, request: HttpRequest, queryset: QuerySet[ProjectionState]) -> None:
-        running = [state.name for state in queryset if state.status == proj.Status.REBUILDING]
-        for name in running:
-            proj.request_cancel(name)
+        running = [state for state in queryset if state.status == proj.Status.REBUILDING]
+        for state in running:
+            proj.request_cancel(state.name)
+            self.log_change(request, state, "rebuild cancel requested")
         if running:
-            self.message_user(request, f"Asked {', '.join(running)} to stop after the current batch (ends paused).")
+            names = ", ".join(state.name for state in running)
+            self.message_user(request, f"Asked {names} to stop after the current batch (ends paused).")
         else:
             self.message_user(request, "None of the selected projections is rebuilding.", messages.WARNING)
 

@@ -16,6 +16,11 @@ from cqrs_core.commands import Actor
 from tests.bus_app.commands import Deposit, OpenAccount
 
 USER = Actor(user_id=1)
+
+#: Tests whose projections run on commit. ``reset_sequences``: positions start at 1 in every test,
+#: so on PostgreSQL the gap-free reader never waits on a hole that earlier tests' flushed rows left
+#: (it waits until no older transaction runs anywhere in the cluster, which parallel runs delay).
+WITH_PROJECTIONS = pytest.mark.django_db(transaction=True, reset_sequences=True)
 BALANCES, LEDGER, OWNERS = "bus_app.balances", "bus_app.ledger", "bus_app.owners"
 PROJECTIONS_URL = "admin:cqrs_core_projectionstate_changelist"
 

@@ -23,9 +23,9 @@ from tests.bus_app.events import FundsDeposited
 from tests.bus_app.models import AccountBalance
 from tests.bus_app.projections import POISON_AMOUNTS
 
-from .conftest import BALANCES, LEDGER, PROJECTIONS_URL, USER, act, history
+from .conftest import BALANCES, LEDGER, PROJECTIONS_URL, USER, WITH_PROJECTIONS, act, history
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = WITH_PROJECTIONS
 
 
 def state(name: str) -> ProjectionState:

@@ -19,9 +19,9 @@ from cqrs_core.models import StoredEvent
 from portfolio.models import Portfolio, Position
 from trading.models import Trade
 
-from .conftest import client_of
+from .conftest import WITH_PROJECTIONS, client_of
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = WITH_PROJECTIONS
 
 MODELS = {"portfolio": Portfolio, "position": Position, "trade": Trade}
 

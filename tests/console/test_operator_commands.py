@@ -11,9 +11,9 @@ from django.urls import reverse
 from cqrs_core.models import StoredEvent
 from portfolio.models import Portfolio
 
-from .conftest import client_of
+from .conftest import WITH_PROJECTIONS, client_of
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = WITH_PROJECTIONS
 
 
 def command_url(user_id: int, slug: str = "risk-limits") -> str:

@@ -17,7 +17,9 @@ from portfolio.commands import DepositFunds
 from portfolio.models import Portfolio, Position
 from portfolio.reconciliation import CHECK, PROJECTION
 
-pytestmark = pytest.mark.django_db(transaction=True)
+from .conftest import WITH_PROJECTIONS
+
+pytestmark = WITH_PROJECTIONS
 
 
 @pytest.fixture

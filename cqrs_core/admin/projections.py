@@ -188,8 +188,9 @@ class ProjectionStateAdmin(StaffActionsAdmin):
                 self.message_user(request, f"{state.name} is already being rebuilt{done}: not started again.",
                                   messages.ERROR)
                 continue
-            where = start_rebuild(state.name)
+            # Noted first: on SQLite a write after the start would wait for the rebuild's write lock.
             self.log_change(request, state, "rebuild started")
+            where = start_rebuild(state.name)
             self.message_user(request, f"Rebuild of {state.name} started in {where}; this page shows its progress.")
 
     @admin.action(description="Cancel the running rebuilds of the selected projections")

@@ -135,6 +135,8 @@ def test_background_rebuild_of_thousands_of_events_shows_progress_refuses_a_seco
     after = state(BALANCES)
     assert after.status == Status.RUNNING and after.position == head_position() and after.rebuild_target is None
     assert balances_rows() == live
+    started_by = LogEntry.objects.filter(object_id=BALANCES, change_message="rebuild started")
+    assert list(started_by.values_list("user__username", flat=True)) == ["olivia"]  # the refused one is not noted
 
 
 @pytest.mark.postgres

@@ -149,3 +149,27 @@ def test_changelists_never_count_a_whole_table(trader, admin_client_olivia, monk
     counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
     assert counts and all("LIMIT" in sql.upper() for sql in counts), counts
     assert "2 stored events" in pages[-1].content.decode()
+
+
+def test_market_candles_and_buckets_are_read_only_and_link_their_pair_stream(admin_client_olivia) -> None:
+    import datetime as dt
+
+    from cqrs_core.bus import command_bus
+    from market.commands import RecordCandles
+    from market.models import Candle, PairHourBucket
+    from tests.market.conftest import flat
+
+    start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    command_bus.dispatch(RecordCandles(pair="BTC/USD", timeframe="1m", candles=tuple(
+        flat(start + dt.timedelta(minutes=i), f"{100 + i}") for i in range(3))))
+    candle, bucket = Candle.objects.order_by("open_time").first(), PairHourBucket.objects.get()
+    for model, obj in ((Candle, candle), (PairHourBucket, bucket)):
+        page = admin_client_olivia.get(admin_url(model, "changelist"), {"pair": "BTC/USD"})
+        assert len(row_links(page)) == (3 if model is Candle else 1)
+        assert f'href="{stream_url("market-BTC/USD")}"' in page.content.decode()
+        assert admin_client_olivia.get(admin_url(model, "add")).status_code == 403
+        assert admin_client_olivia.post(admin_url(model, "change", obj.pk), {}).status_code == 403
+        assert admin_client_olivia.post(admin_url(model, "delete", obj.pk), {"post": "yes"}).status_code == 403
+    assert f'href="{event_url(candle.position)}"' in admin_client_olivia.get(
+        admin_url(Candle, "change", candle.pk)).content.decode()
+    assert Candle.objects.count() == 3

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.core import checks
+from django.core.exceptions import FieldDoesNotExist
 from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import QuerySet
@@ -65,7 +66,7 @@ def leads_an_index(model: type[models.Model], name: str) -> bool:
     """True when column ``name`` is the first column of an index of ``model`` (so a filter on it is a seek)."""
     try:
         field = model._meta.get_field(name)
-    except Exception:
+    except FieldDoesNotExist:
         return False
     if getattr(field, "primary_key", False) or getattr(field, "unique", False) or getattr(field, "db_index", False):
         return True
@@ -83,7 +84,7 @@ def choices_filter(field: str, title: str, choices: Callable[[], Iterable[str]])
     """
 
     class ChoicesFilter(admin.SimpleListFilter):
-        parameter_name = field
+        parameter_name = filter_field = field
 
         def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
             return [(value, value) for value in choices()]
@@ -92,7 +93,6 @@ def choices_filter(field: str, title: str, choices: Callable[[], Iterable[str]])
             return queryset.filter(**{field: self.value()}) if self.value() else queryset
 
     ChoicesFilter.title = title
-    ChoicesFilter.__name__ = f"{field.title()}ChoicesFilter"
     return ChoicesFilter
 
 
@@ -106,9 +106,7 @@ class IndexedFiltersAdmin(admin.ModelAdmin):
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         errors = super().check(**kwargs)
         for item in self.list_filter:
-            name = item[0] if isinstance(item, tuple | list) else getattr(item, "parameter_name", item)
-            if isinstance(item, type) and not item.__name__.endswith("ChoicesFilter"):
-                continue
+            name = item[0] if isinstance(item, tuple | list) else getattr(item, "filter_field", item)
             if isinstance(name, str) and not leads_an_index(self.model, name):
                 errors.append(checks.Error(
                     f"list_filter {name!r} of {type(self).__name__} has no index leading with it",

@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from cqrs_core.admin import ReadModelAdmin
-from cqrs_core.admin.base import CappedCountPaginator, leads_an_index
+from cqrs_core.admin.base import CappedCountPaginator, choices_filter, leads_an_index
 from cqrs_core.admin.streams import event_url, stream_url
 from cqrs_core.models import StoredEvent
 from portfolio.models import Portfolio, Position
@@ -132,10 +132,12 @@ def test_the_trade_pair_filter_offers_known_pairs_and_keeps_one(trader, admin_cl
 
 def test_a_list_filter_without_an_index_fails_the_system_check() -> None:
     class Unindexed(ReadModelAdmin):
-        list_filter = ("side", "pair")
+        list_filter = ("side", "pair", choices_filter("fee", "fee", lambda: ["1"]),
+                       ("executed_at", admin.DateFieldListFilter))
 
     errors = Unindexed(Trade, admin.site).check()
-    assert [e.id for e in errors] == ["ledgerline.E001"] and "'side'" in errors[0].msg
+    assert [e.id for e in errors] == ["ledgerline.E001"] * 3
+    assert ["'side'" in errors[0].msg, "'fee'" in errors[1].msg, "'executed_at'" in errors[2].msg] == [True] * 3
     assert leads_an_index(Trade, "pair") and leads_an_index(Trade, "position") and not leads_an_index(Trade, "fee")
     call_command("check")  # every registered admin passes
 

@@ -93,13 +93,15 @@ class OperatorCommandsAdmin(admin.ModelAdmin):
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
         obj = self.get_object(request, unquote(object_id))
-        links = [(self.command_url(obj, slug), form.title) for slug, form in self.operator_commands.items()] if obj else []
+        links = self._links(obj) if obj else []
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), "operator_commands": links})
+
+    def _links(self, obj: Any) -> list[tuple[str, str]]:
+        return [(self.command_url(obj, slug), form.title) for slug, form in self.operator_commands.items()]
 
     @admin.display(description="operator commands")
     def command_links(self, obj: Any) -> str:
-        return format_html_join(" · ", '<a href="{}">{}</a>',
-                                ((self.command_url(obj, slug), form.title) for slug, form in self.operator_commands.items()))
+        return format_html_join(" · ", '<a href="{}">{}</a>', self._links(obj))
 
     def command_view(self, request: HttpRequest, object_id: str, slug: str) -> HttpResponse:
         form_class = self.operator_commands.get(slug)

@@ -77,7 +77,8 @@ def _page(rows: QuerySet[StoredEvent], after: int | None, before: int | None) ->
     return list(rows.filter(stream_version__gt=after or 0).order_by("stream_version")[:PER_PAGE])
 
 
-def _beyond(rows: QuerySet[StoredEvent], base: str, kept: dict[str, str], events: list[StoredEvent]) -> tuple[str | None, str | None]:
+def _beyond(rows: QuerySet[StoredEvent], base: str, kept: dict[str, str],
+            events: list[StoredEvent]) -> tuple[str | None, str | None]:
     """Links to the older and the newer page, each only when it holds an event (one index probe each)."""
     if not events:
         return None, None

@@ -59,7 +59,8 @@ def test_a_refusal_is_a_form_error_with_its_code_and_writes_nothing(trader, admi
     page = admin_client_olivia.post(command_url(trader.pk), {"command_id": command_id, "max_position_usd": "0"})
     assert page.status_code == 200
     form = page.context["form"]
-    assert form.errors["max_position_usd"] == ["Amounts and prices must be greater than zero. (code: amount_not_positive)"]
+    assert form.errors["max_position_usd"] == [
+        "Amounts and prices must be greater than zero. (code: amount_not_positive)"]
     assert "amount_not_positive" in page.content.decode()
     assert stream_events(trader.pk) == before
     assert not StoredEvent.objects.filter(command_id=command_id).exists()
@@ -79,8 +80,8 @@ def test_a_refusal_naming_no_field_is_shown_on_the_whole_form(trader, admin_clie
 
 def test_invalid_input_never_reaches_the_bus(trader, admin_client_olivia) -> None:
     before = stream_events(trader.pk)
-    page = admin_client_olivia.post(command_url(trader.pk), {"command_id": shown_command_id(admin_client_olivia, trader.pk),
-                                                             "max_position_usd": "1e400"})
+    command_id = shown_command_id(admin_client_olivia, trader.pk)
+    page = admin_client_olivia.post(command_url(trader.pk), {"command_id": command_id, "max_position_usd": "1e400"})
     assert page.status_code == 200 and page.context["form"].errors["max_position_usd"]
     assert stream_events(trader.pk) == before
 

@@ -8,7 +8,8 @@ level and, when the check may repair (``repair=True`` at registration, in
 
 Built-in checks: ``projection_lag``, ``projections_replay`` (read models equal a replay of the
 store up to their checkpoint) and ``sagas_overdue``. Contexts register their own with
-:func:`register_check` (e.g. portfolio cash against its events).
+:func:`register_check` in a ``reconciliation`` module of their app, found like ``admin`` modules
+(e.g. ``portfolio.reconciliation``: cash and positions against the sum of their events).
 
 :func:`verify` replays a projection into scratch: in one transaction it locks the projection's
 state row (its runner skips it meanwhile), snapshots the live rows, empties the read models,
@@ -218,7 +219,21 @@ def register_check(name: str, *, every: float, window: float = 0.0,
     return register
 
 
+_discovered = False
+
+
+def discover() -> None:
+    """Import every installed app's ``reconciliation`` module once, so its ``register_check`` calls run."""
+    global _discovered
+    if not _discovered:
+        from django.utils.module_loading import autodiscover_modules
+
+        autodiscover_modules("reconciliation")
+        _discovered = True
+
+
 def checks() -> list[Check]:
+    discover()
     return [_CHECKS[name] for name in sorted(_CHECKS)]
 
 
@@ -227,6 +242,7 @@ class CheckNotFound(KeyError):
 
 
 def get_check(name: str) -> Check:
+    discover()
     try:
         return _CHECKS[name]
     except KeyError:

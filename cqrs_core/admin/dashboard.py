@@ -1,8 +1,6 @@
 """The operator dashboard at ``/admin/ledgerline/dashboard/``: throughput, refusals, lag, sagas, checks.
 
-Added to the default admin site by wrapping its ``get_urls`` (the site stays the default one, so
-every context's ``admin.register`` keeps working); the admin index links to it through
-``index_template``.
+Served through :mod:`cqrs_core.admin.site`; the admin index links to it through ``index_template``.
 """
 from __future__ import annotations
 
@@ -14,13 +12,13 @@ from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncMinute
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, URLResolver, path
 from django.utils import timezone
 
 from ..models import CommandRecord, DeadLetter, StoredEvent
 from ..ops_models import SUCCESS_OUTCOMES, CommandFailureMinute, ReconciliationRun
 from ..sagas.models import SagaInstance
 from .projections import ensure_states_read_first, read_lags
+from .site import add_page
 
 WINDOW_MINUTES = 60
 
@@ -81,16 +79,4 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "admin/ledgerline/dashboard.html", context)
 
 
-def _with_dashboard(get_urls: Any) -> Any:
-    def urls() -> list[URLPattern | URLResolver]:
-        # admin_view: staff only (others go to the login page), never cached, CSRF-protected.
-        return [path("ledgerline/dashboard/", admin.site.admin_view(dashboard_view), name="ledgerline-dashboard"),
-                *get_urls()]
-
-    return urls
-
-
-if not getattr(admin.site.get_urls, "ledgerline_dashboard", False):
-    admin.site.get_urls = _with_dashboard(admin.site.get_urls)  # type: ignore[method-assign]
-    admin.site.get_urls.ledgerline_dashboard = True  # type: ignore[attr-defined]
-admin.site.index_template = "admin/ledgerline/index.html"
+add_page("ledgerline/dashboard/", dashboard_view, "ledgerline-dashboard")

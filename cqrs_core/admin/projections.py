@@ -25,6 +25,7 @@ from django.utils.http import urlencode
 from .. import projections as proj
 from ..models import DeadLetter, ProjectionState
 from .base import StaffActionsAdmin
+from .streams import event_link, stream_link
 
 logger = logging.getLogger("ledgerline.admin")
 
@@ -168,12 +169,14 @@ class ProjectionStateAdmin(StaffActionsAdmin):
     def pause_projections(self, request: HttpRequest, queryset: QuerySet[ProjectionState]) -> None:
         for state in queryset:
             proj.pause(state.name)
+            self.log_change(request, state, "paused")
         self.message_user(request, f"Paused {queryset.count()} projection(s).")
 
     @admin.action(description="Resume the selected projections")
     def resume_projections(self, request: HttpRequest, queryset: QuerySet[ProjectionState]) -> None:
         for state in queryset:
             proj.resume(state.name)
+            self.log_change(request, state, "resumed")
         self.message_user(request, f"Resumed {queryset.count()} projection(s).")
 
     @admin.action(description="Rebuild the selected projections from position 0 (in the background)")
@@ -185,16 +188,20 @@ class ProjectionStateAdmin(StaffActionsAdmin):
                 self.message_user(request, f"{state.name} is already being rebuilt{done}: not started again.",
                                   messages.ERROR)
                 continue
+            # Noted first: on SQLite a write after the start would wait for the rebuild's write lock.
+            self.log_change(request, state, "rebuild started")
             where = start_rebuild(state.name)
             self.message_user(request, f"Rebuild of {state.name} started in {where}; this page shows its progress.")
 
     @admin.action(description="Cancel the running rebuilds of the selected projections")
     def cancel_rebuilds(self, request: HttpRequest, queryset: QuerySet[ProjectionState]) -> None:
-        running = [state.name for state in queryset if state.status == proj.Status.REBUILDING]
-        for name in running:
-            proj.request_cancel(name)
+        running = [state for state in queryset if state.status == proj.Status.REBUILDING]
+        for state in running:
+            proj.request_cancel(state.name)
+            self.log_change(request, state, "rebuild cancel requested")
         if running:
-            self.message_user(request, f"Asked {', '.join(running)} to stop after the current batch (ends paused).")
+            names = ", ".join(state.name for state in running)
+            self.message_user(request, f"Asked {names} to stop after the current batch (ends paused).")
         else:
             self.message_user(request, "None of the selected projections is rebuilding.", messages.WARNING)
 
@@ -205,10 +212,18 @@ class DeadLetterAdmin(StaffActionsAdmin):
     list_display = ("projection", "position", "event_type", "status", "attempts", "error", "resolved_by", "created_at")
     list_filter = ("status", "projection")
     search_fields = ("=stream_id", "error")
-    readonly_fields = ("projection", "position", "stream_id", "event_type", "error", "traceback_pre", "attempts",
+    readonly_fields = ("projection", "event", "stream", "event_type", "error", "traceback_pre", "attempts",
                        "status", "resolved_by", "resolved_at", "created_at")
-    exclude = ("traceback",)
+    exclude = ("traceback", "position", "stream_id")
     actions = ("retry_letters", "skip_letters")
+
+    @admin.display(description="event")
+    def event(self, obj: DeadLetter) -> str:
+        return event_link(obj.position)
+
+    @admin.display(description="stream")
+    def stream(self, obj: DeadLetter) -> str:
+        return stream_link(obj.stream_id, obj.stream_id)
 
     @admin.display(description="traceback")
     def traceback_pre(self, obj: DeadLetter) -> str:

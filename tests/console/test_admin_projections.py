@@ -8,6 +8,7 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.db import connection
 from django.urls import reverse
 
@@ -22,9 +23,9 @@ from tests.bus_app.events import FundsDeposited
 from tests.bus_app.models import AccountBalance
 from tests.bus_app.projections import POISON_AMOUNTS
 
-from .conftest import BALANCES, LEDGER, PROJECTIONS_URL, USER, act, history
+from .conftest import BALANCES, LEDGER, PROJECTIONS_URL, USER, WITH_PROJECTIONS, act, history
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = WITH_PROJECTIONS
 
 
 def state(name: str) -> ProjectionState:
@@ -93,6 +94,9 @@ def test_pause_resume_and_cancel_actions(admin_client_olivia) -> None:
     assert "Asked bus_app.balances to stop" in page.content.decode()
     assert state(BALANCES).rebuild_cancel_requested
     assert "(cancel requested)" in admin_client_olivia.get(reverse(PROJECTIONS_URL)).content.decode()
+    recorded = LogEntry.objects.order_by("pk").values_list("user__username", "object_id", "change_message")
+    assert list(recorded) == [("olivia", BALANCES, "paused"), ("olivia", LEDGER, "paused"),
+                              ("olivia", BALANCES, "resumed"), ("olivia", BALANCES, "rebuild cancel requested")]
 
 
 def test_background_rebuild_of_thousands_of_events_shows_progress_refuses_a_second_and_ends_equal(
@@ -131,6 +135,8 @@ def test_background_rebuild_of_thousands_of_events_shows_progress_refuses_a_seco
     after = state(BALANCES)
     assert after.status == Status.RUNNING and after.position == head_position() and after.rebuild_target is None
     assert balances_rows() == live
+    started_by = LogEntry.objects.filter(object_id=BALANCES, change_message="rebuild started")
+    assert list(started_by.values_list("user__username", flat=True)) == ["olivia"]  # the refused one is not noted
 
 
 @pytest.mark.postgres

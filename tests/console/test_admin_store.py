@@ -34,3 +34,4 @@ def test_admin_index_links_the_dashboard(admin_client_olivia) -> None:
     assert page.status_code == 200
     assert reverse("admin:ledgerline-dashboard").encode() in page.content
     assert b"cqrs_core" in page.content  # the app list is still there
+    assert b'id="ll-stream-form"' in page.content  # a stream's events, one box away

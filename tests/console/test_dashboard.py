@@ -13,9 +13,9 @@ from cqrs_core.ops_models import CommandFailureMinute
 from cqrs_core.reconciliation import run_checks
 from tests.bus_app.commands import Withdraw
 
-from .conftest import USER, history
+from .conftest import USER, WITH_PROJECTIONS, history
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = WITH_PROJECTIONS
 
 
 def test_refusals_are_counted_per_minute_and_code() -> None:

@@ -17,9 +17,9 @@ from cqrs_core.sagas.models import SagaInstance
 from cqrs_core.tasks import reconcile
 from tests.bus_app.models import AccountBalance, LedgerEntry
 
-from .conftest import BALANCES, LEDGER, history
+from .conftest import BALANCES, LEDGER, WITH_PROJECTIONS, history
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = WITH_PROJECTIONS
 
 
 def corrupt_a_balance() -> uuid.UUID:

@@ -213,6 +213,16 @@ TRADING_FEE_RATE = env.str("TRADING_FEE_RATE", default="0.001")
 PORTFOLIO_DEFAULT_MAX_POSITION_USD = env.str("PORTFOLIO_DEFAULT_MAX_POSITION_USD", default="100000")
 # A trade whose notional exceeds this share of the portfolio's value records PortfolioImpacted.
 PORTFOLIO_IMPACT_THRESHOLD = env.str("PORTFOLIO_IMPACT_THRESHOLD", default="0.05")
+# Rebalance plans (portfolio.rebalance): estimated slippage in basis points of a trade's notional is
+# SLIPPAGE_BPS plus IMPACT_BPS per 1% of the pair's average hourly USD volume over the last 24 hours
+# the trade takes, capped at MAX_SLIPPAGE_BPS (the cap also applies when the volume is unknown).
+PORTFOLIO_REBALANCE_SLIPPAGE_BPS = env.str("PORTFOLIO_REBALANCE_SLIPPAGE_BPS", default="5")
+PORTFOLIO_REBALANCE_IMPACT_BPS = env.str("PORTFOLIO_REBALANCE_IMPACT_BPS", default="10")
+PORTFOLIO_REBALANCE_MAX_SLIPPAGE_BPS = env.str("PORTFOLIO_REBALANCE_MAX_SLIPPAGE_BPS", default="100")
+# Estimated time: trades run one after another, one command each, this many seconds apiece.
+PORTFOLIO_REBALANCE_SECONDS_PER_TRADE = env.str("PORTFOLIO_REBALANCE_SECONDS_PER_TRADE", default="2")
+# A plan older than this may no longer be executed (its prices are too old): plan again.
+PORTFOLIO_REBALANCE_PLAN_TTL_SECONDS = env.int("PORTFOLIO_REBALANCE_PLAN_TTL_SECONDS", default=900)
 
 # --- Internationalisation, static ----------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -99,11 +99,16 @@ def _run_side(data: Mapping[str, Any], side: str, ctx: StepContext) -> StepResul
             made.append(_trade(data, index=planned["index"], pair=planned["pair"], side=side,
                                amount=Decimal(planned["amount"]), ctx=ctx))
         except Exception as exc:  # recorded as the step's failure: the next step aborts and all is reversed
-            if isinstance(exc, MAY_PASS) and TRADES_RETRY.may_retry(exc, ctx.attempt):
+            if isinstance(exc, MAY_PASS) and ctx.attempt <= _policy(ctx).max_retries:
                 raise TransientError(f"{side} #{planned['index']} {planned['pair']}: {_describe(exc)}") from exc
             failure = {"index": planned["index"], "pair": planned["pair"], "side": side, "error": _describe(exc)}
             return StepResult(result={"trades": made, "failed": failure})
     return StepResult(result={"trades": made})
+
+
+def _policy(ctx: StepContext) -> RetryPolicy:
+    """The running step's own retry policy: its last attempt turns errors that may pass into a failure."""
+    return RebalanceSaga.steps[RebalanceSaga.step_index(ctx.step)].retry
 
 
 def _abort_if_failed(results: Mapping[str, Any], step: str) -> None:

@@ -137,8 +137,8 @@ class RebalanceApi(QueryViewMixin, CommandApiView):
         """Throttle commands only; reads are cheap."""
         return super().get_throttles() if self.request.method == "POST" else []
 
-    @command_schema(request=RebalanceInputSerializer, response=RebalanceResultSerializer, status=201, errors=(409, 503),
-                    description="Answers 201 with the plan, or 202 when ``execute`` started it.")
+    @command_schema(request=RebalanceInputSerializer, response=RebalanceResultSerializer, status=201,
+                    errors=(409, 503), description="Answers 201 with the plan, or 202 when ``execute`` started it.")
     def post(self, request: Request) -> Response:
         data = self.validated_input(request)
         rebalance_id = self.new_id(request, "rebalance")

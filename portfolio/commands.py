@@ -13,7 +13,8 @@ from cqrs_core.events import Event
 from . import market
 from .errors import AmountNotPositive, InsufficientFunds, OperatorsOnly, PortfolioAlreadyOpen, PortfolioNotFound
 from .events import (
-    FundsDeposited, FundsWithdrawn, PortfolioOpened, PortfolioRebalancePlanned, RebalanceExecutionStarted, RiskLimitsSet,
+    FundsDeposited, FundsWithdrawn, PortfolioOpened, PortfolioRebalancePlanned, RebalanceExecutionStarted,
+    RiskLimitsSet,
 )
 from .rebalance import (
     EXECUTING, PLANNED, REBALANCE_BOOK, RebalanceBook, RebalanceNotFound, RebalanceNotPlanned, RebalancePlanExpired,

@@ -11,7 +11,8 @@ from cqrs_core.sagas import saga_id_for_event
 from trading.events import BUY, TradeExecuted
 
 from .events import (
-    FundsDeposited, FundsWithdrawn, PortfolioOpened, PortfolioRebalancePlanned, RebalanceExecutionStarted, RiskLimitsSet,
+    FundsDeposited, FundsWithdrawn, PortfolioOpened, PortfolioRebalancePlanned, RebalanceExecutionStarted,
+    RiskLimitsSet,
 )
 from .models import Portfolio, Position, Rebalance, RebalanceTimelineEntry
 from .rebalance_saga import RebalanceSaga, parse_client_trade_id

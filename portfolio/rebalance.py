@@ -21,7 +21,6 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_DOWN, Decimal
-from typing import Any
 
 from django.conf import settings
 
@@ -301,10 +300,3 @@ def evolve_book(book: RebalanceBook | None, event: Event) -> RebalanceBook:
 #: from the portfolio's (the stream then folds from its start for either until the next one).
 REBALANCE_BOOK = Aggregate("portfolio.rebalance_book", evolve=evolve_book, state_type=RebalanceBook)
 
-
-def plan_as_data(plan: RebalancePlan) -> dict[str, Any]:
-    """The plan as exact JSON (money as strings), as responses and the read model show it."""
-    from cqrs_core.serialization import to_json
-
-    data: dict[str, Any] = to_json(plan)
-    return data

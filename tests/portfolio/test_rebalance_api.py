@@ -1,4 +1,4 @@
-"""HTTP tests of the rebalance endpoints: plan, execute, read; every error code; owners only; nothing written on error."""
+"""HTTP tests of the rebalance endpoints: plan, execute, read; each error code; owners only; nothing written."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -63,11 +63,13 @@ def test_execute_true_answers_202_and_the_rebalance_reads_completed_with_its_tim
 
     data = read(api, body["rebalance_id"], body["position"])
     assert data["status"] == "completed" and data["reason"] == ""
-    trades = [(e["kind"], e["trade_index"], e["side"], e["pair"]) for e in data["timeline"] if e["trade_index"] is not None]
+    trades = [(e["kind"], e["trade_index"], e["side"], e["pair"]) for e in data["timeline"]
+              if e["trade_index"] is not None]
     assert trades == [("trade", 0, "sell", "BTC/USD"), ("trade", 1, "buy", "ETH/USD")]
     assert data["timeline"][-1]["kind"] == "completed"
     mine = api.get("/api/trading/trades/").json()["data"]["results"]
-    assert {t["client_trade_id"] for t in mine} == {None, f"rb:{body['rebalance_id']}:0", f"rb:{body['rebalance_id']}:1"}
+    rebalance_id = body["rebalance_id"]
+    assert {t["client_trade_id"] for t in mine} == {None, f"rb:{rebalance_id}:0", f"rb:{rebalance_id}:1"}
 
 
 def test_a_planned_rebalance_executes_once_through_its_execute_endpoint(api: APIClient) -> None:

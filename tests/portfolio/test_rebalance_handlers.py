@@ -236,3 +236,13 @@ def test_the_rebalance_book_folds_the_portfolio_exactly_as_the_portfolio_does() 
     book = REBALANCE_BOOK.fold(events)
     assert book is not None and book.portfolio == fold(events)
     assert book.rebalances[str(REBALANCE_ID)].status == "executing"
+
+
+def test_the_rebalance_book_survives_a_snapshot_round_trip() -> None:
+    from cqrs_core.serialization import from_json, to_json
+
+    events = bought(funded("10000"), ("BTC", "0.1"))
+    events += when(events, rebalance({"ETH": "100"}))
+    book = REBALANCE_BOOK.fold(events)
+    assert book is not None and book.rebalances[str(REBALANCE_ID)].trades
+    assert from_json(REBALANCE_BOOK.state_type, to_json(book)) == book

@@ -231,7 +231,8 @@ def test_a_price_that_stays_out_of_the_band_fails_for_good_after_the_retries(
     assert set(owner.trades().values()) == {1} and owner.holdings() == {"BTC": Decimal("0.1")}
 
 
-def failing_once(real: Callable[[str], Decimal], pair: str, error: Exception, times: int = 1) -> Callable[[str], Decimal]:
+def failing_once(real: Callable[[str], Decimal], pair: str, error: Exception,
+                 times: int = 1) -> Callable[[str], Decimal]:
     left = [times]
 
     def price(asked: str) -> Decimal:

@@ -78,7 +78,7 @@ class RebalanceTimelineEntry(models.Model):
     """One thing that happened to a rebalance, at the global position of the event that says so.
 
     ``kind``: execution_started, trade, reversal, step_completed, step_failed,
-    compensation_completed, completed, compensated or failed.
+    compensation_completed, operator_action, completed, compensated or failed.
     """
 
     rebalance = models.ForeignKey(Rebalance, on_delete=models.CASCADE, related_name="timeline")

@@ -68,7 +68,7 @@ def _apply_trade(row: Portfolio, event: TradeExecuted) -> None:
 @projection("portfolio.rebalances", events=[
     PortfolioRebalancePlanned, RebalanceExecutionStarted, TradeExecuted, saga_events.StepCompleted,
     saga_events.StepFailed, saga_events.CompensationCompleted, saga_events.SagaCompleted,
-    saga_events.SagaCompensated, saga_events.SagaFailed,
+    saga_events.SagaCompensated, saga_events.SagaFailed, saga_events.SagaOperatorAction,
 ], read_models=[Rebalance, RebalanceTimelineEntry])
 def project_rebalances(event: Event, recorded: RecordedEvent) -> None:
     """Plans, their execution status and a timeline from trades (by client id) and saga events (by saga id)."""
@@ -123,6 +123,9 @@ def _apply_saga_event(row: Rebalance, event: Event, recorded: RecordedEvent) -> 
         case saga_events.SagaFailed():
             row.status, row.reason = "failed", f"{event.step}: {event.error}"
             _entry(row, recorded, "failed", step=event.step, detail=event.error)
+        case saga_events.SagaOperatorAction():
+            row.status = "compensating"  # an operator retried a failed compensation or forced one
+            _entry(row, recorded, "operator_action", detail=f"{event.action} by {event.by}")
 
 
 def _step_summary(result: dict[str, object]) -> str:

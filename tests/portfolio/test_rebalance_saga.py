@@ -16,7 +16,7 @@ from django.utils import timezone
 from cqrs_core.bus import CommandResult, command_bus
 from cqrs_core.commands import Actor, Command
 from cqrs_core.projections import get_projection
-from cqrs_core.sagas import RetryPolicy, sweep_sagas
+from cqrs_core.sagas import RetryPolicy, retry_saga, sweep_sagas
 from cqrs_core.sagas.engine import saga_id_for_event, start_sagas_for_events
 from cqrs_core.sagas.models import SagaInstance
 from cqrs_core.store import iter_all, read_stream
@@ -231,17 +231,46 @@ def test_a_price_that_stays_out_of_the_band_fails_for_good_after_the_retries(
     assert set(owner.trades().values()) == {1} and owner.holdings() == {"BTC": Decimal("0.1")}
 
 
-def failing_once(real: Callable[[str], Decimal], pair: str, error: Exception,
-                 times: int = 1) -> Callable[[str], Decimal]:
-    left = [times]
+def failing_once(real: Callable[[str], Decimal], pair: str, error: Exception, times: int = 1,
+                 skip: int = 0) -> Callable[[str], Decimal]:
+    """``real``, except that after ``skip`` good answers for ``pair`` the next ``times`` raise ``error``."""
+    left = [skip, times]
 
     def price(asked: str) -> Decimal:
         if asked == pair and left[0] > 0:
             left[0] -= 1
+        elif asked == pair and left[1] > 0:
+            left[1] -= 1
             raise error
         return real(asked)
 
     return price
+
+
+def test_a_reversal_that_gives_up_leaves_the_rebalance_failed_until_an_operator_retries_it(
+        owner: Owner, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Callable[..., Any]) -> None:
+    planned = owner.rebalance({"ETH": "50", "SOL": "50"})
+    rebalance_id = planned.data["rebalance_id"]
+    owner.send(WithdrawFunds(user_id=owner.user_id, amount=Decimal("5000")))  # the SOL buy will fail for good
+    # The BTC sell gets its price; buying the BTC back does not, on either try of the compensation.
+    monkeypatch.setattr(rebalance_saga, "_latest_price", failing_once(
+        rebalance_saga._latest_price, "BTC/USD", MarketUnavailable(pair="BTC/USD"), times=2, skip=1))
+    saga_id = started(owner.send(ExecuteRebalance(user_id=owner.user_id, rebalance_id=rebalance_id)),
+                      django_capture_on_commit_callbacks)
+
+    assert saga(saga_id).status == Status.FAILED and saga(saga_id).compensated == ["buys"]
+    assert owner.holdings() == {}  # the ETH was sold back; the BTC is not bought back yet
+    view = read_model(rebalance_id)
+    assert view.status == "failed" and view.reason.startswith("compensate:sells: MarketUnavailable")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        retry_saga(saga_id, by="ops@example.com")
+    assert saga(saga_id).status == Status.COMPENSATED and owner.holdings() == {"BTC": Decimal("0.1")}
+    assert set(owner.trades().values()) == {1}
+    view = read_model(rebalance_id)
+    assert view.status == "compensated"
+    assert list(view.timeline.filter(kind="operator_action").values_list("detail", flat=True)) == [
+        "retry by ops@example.com"]
 
 
 def test_a_worker_killed_after_a_trade_is_finished_by_the_sweep_without_trading_twice(

@@ -21,7 +21,9 @@ from cqrs_core.api.schema import CommandResultSerializer, command_schema, proble
 from cqrs_core.api.serializers import CommandInputSerializer
 
 from .commands import DepositFunds, ExecuteRebalance, RebalancePortfolio, SetRiskLimits, WithdrawFunds
+from .models import Rebalance
 from .queries import GetPortfolio
+from .rebalance import EXECUTING, PLANNED
 from .rebalance_queries import GetRebalance, ListRebalances
 
 MIN_POSITION = OpenApiParameter("min_position", OpenApiTypes.INT, description="Wait (bounded) until the read "
@@ -94,7 +96,6 @@ class PortfolioApi(QueryViewMixin, APIView):
 
 # --- rebalancing ------------------------------------------------------------------------------
 MAX_TARGETS = 50
-REBALANCE_STATUSES = ["planned", "executing", "compensating", "completed", "compensated", "failed"]
 
 
 def rebalance_url(rebalance_id: UUID) -> str:
@@ -103,13 +104,13 @@ def rebalance_url(rebalance_id: UUID) -> str:
 
 class RebalanceResultSerializer(CommandResultSerializer):
     rebalance_id = serializers.UUIDField()
-    status = serializers.ChoiceField(["planned", "executing"])
+    status = serializers.ChoiceField([PLANNED, EXECUTING])
     plan = serializers.JSONField(required=False, help_text="The plan as fixed in PortfolioRebalancePlanned: "
                                  "valuations, ordered trades (sells first), skipped dust, estimated cost and time.")
 
 
 class RebalanceFilterSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    status = serializers.ChoiceField(REBALANCE_STATUSES, required=False)
+    status = serializers.ChoiceField(Rebalance.Status.values, required=False)
     limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
     offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
 

@@ -48,13 +48,21 @@ class Position(models.Model):
 class Rebalance(models.Model):
     """One rebalance: its plan as planned (exact JSON) and, once executed, where its saga stands.
 
-    ``status``: planned, executing, compensating, completed, compensated or failed (a reversal gave
-    up: an operator retries the saga). ``position`` is the global position of its last applied event.
+    ``failed`` means a reversal gave up (an operator retries the saga); ``position`` is the global
+    position of its last applied event.
     """
+
+    class Status(models.TextChoices):
+        PLANNED = "planned"
+        EXECUTING = "executing"
+        COMPENSATING = "compensating"
+        COMPLETED = "completed"
+        COMPENSATED = "compensated"
+        FAILED = "failed"
 
     rebalance_id = models.UUIDField(primary_key=True)
     user_id = models.BigIntegerField()
-    status = models.CharField(max_length=20)
+    status = models.CharField(max_length=20, choices=Status.choices)
     targets = models.JSONField()
     plan = models.JSONField()
     total_value = money_field()

@@ -76,14 +76,14 @@ def project_rebalances(event: Event, recorded: RecordedEvent) -> None:
         case PortfolioRebalancePlanned():
             plan = recorded.data["plan"]
             Rebalance.objects.create(
-                rebalance_id=event.rebalance_id, user_id=event.user_id, status="planned",
+                rebalance_id=event.rebalance_id, user_id=event.user_id, status=Rebalance.Status.PLANNED,
                 targets=recorded.data["targets"], plan=plan, total_value=event.plan.total_value,
                 estimated_cost=event.plan.estimated_cost, trade_count=len(event.plan.trades),
                 planned_at=event.planned_at, updated_at=recorded.recorded_at, position=recorded.position)
             return
         case RebalanceExecutionStarted():
             row = Rebalance.objects.get(pk=event.rebalance_id)
-            row.status, row.saga_id = "executing", saga_id_for_event(RebalanceSaga, recorded)
+            row.status, row.saga_id = Rebalance.Status.EXECUTING, saga_id_for_event(RebalanceSaga, recorded)
             _entry(row, recorded, "execution_started", detail=f"{len(event.trades)} trades")
         case TradeExecuted():
             parsed = parse_client_trade_id(event.client_trade_id)
@@ -109,22 +109,22 @@ def _apply_saga_event(row: Rebalance, event: Event, recorded: RecordedEvent) -> 
             _entry(row, recorded, "step_completed", step=event.step, detail=_step_summary(event.result))
         case saga_events.StepFailed():
             if not event.will_retry and not event.step.startswith("compensate:"):
-                row.status = "compensating"
+                row.status = Rebalance.Status.COMPENSATING
             retry = " (will retry)" if event.will_retry else ""
             _entry(row, recorded, "step_failed", step=event.step, detail=event.error + retry)
         case saga_events.CompensationCompleted():
             _entry(row, recorded, "compensation_completed", step=event.step)
         case saga_events.SagaCompleted():
-            row.status = "completed"
+            row.status = Rebalance.Status.COMPLETED
             _entry(row, recorded, "completed")
         case saga_events.SagaCompensated():
-            row.status, row.reason = "compensated", event.reason
+            row.status, row.reason = Rebalance.Status.COMPENSATED, event.reason
             _entry(row, recorded, "compensated", detail=event.reason)
         case saga_events.SagaFailed():
-            row.status, row.reason = "failed", f"{event.step}: {event.error}"
+            row.status, row.reason = Rebalance.Status.FAILED, f"{event.step}: {event.error}"
             _entry(row, recorded, "failed", step=event.step, detail=event.error)
         case saga_events.SagaOperatorAction():
-            row.status = "compensating"  # an operator retried a failed compensation or forced one
+            row.status = Rebalance.Status.COMPENSATING  # an operator retried a failed compensation or forced one
             _entry(row, recorded, "operator_action", detail=f"{event.action} by {event.by}")
 
 

@@ -137,6 +137,12 @@ def read_stream(stream_id: str, *, from_version: int = 1) -> list[RecordedEvent]
     return [_recorded(r) for r in rows.order_by("stream_version").values(*_COLUMNS)]
 
 
+def read_command_events(command_id: UUID) -> list[RecordedEvent]:
+    """The events one handled command stored, in order (none for an unknown or refused command id)."""
+    rows = StoredEvent.objects.filter(command_id=command_id)
+    return [_recorded(r) for r in rows.order_by("position").values(*_COLUMNS)]
+
+
 def stream_version(stream_id: str) -> int:
     """The stream's current version (0 when it has no events)."""
     last = StoredEvent.objects.filter(stream_id=stream_id).order_by("-stream_version").values_list("stream_version", flat=True).first()

@@ -1,12 +1,17 @@
 """HTTP API of the portfolio context: thin views over the command and query buses."""
 from __future__ import annotations
 
+from typing import Any
+from uuid import UUID
+
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from cqrs_core.api.commands import CommandApiView
@@ -15,8 +20,11 @@ from cqrs_core.api.queries import QueryViewMixin
 from cqrs_core.api.schema import CommandResultSerializer, command_schema, problem_responses
 from cqrs_core.api.serializers import CommandInputSerializer
 
-from .commands import DepositFunds, SetRiskLimits, WithdrawFunds
+from .commands import DepositFunds, ExecuteRebalance, RebalancePortfolio, SetRiskLimits, WithdrawFunds
+from .models import Rebalance
 from .queries import GetOptimizedPortfolio, GetPortfolio, GetPortfolioPerformance
+from .rebalance import EXECUTING, PLANNED
+from .rebalance_queries import GetRebalance, ListRebalances
 
 MIN_POSITION = OpenApiParameter("min_position", OpenApiTypes.INT, description="Wait (bounded) until the read "
                                 "model reflects this event position: read your own writes.")
@@ -144,3 +152,89 @@ class OptimizedPortfolioApi(QueryViewMixin, APIView):
             response["Location"] = request.build_absolute_uri(request.path)
             response["Retry-After"] = str(max(1, -(-response.data["data"]["estimated_duration_ms"] // 1000)))
         return response
+
+
+# --- rebalancing ------------------------------------------------------------------------------
+MAX_TARGETS = 50
+
+
+def rebalance_url(rebalance_id: UUID) -> str:
+    return reverse("portfolio-rebalance-detail", kwargs={"rebalance_id": rebalance_id})
+
+
+class RebalanceResultSerializer(CommandResultSerializer):
+    rebalance_id = serializers.UUIDField()
+    status = serializers.ChoiceField([PLANNED, EXECUTING])
+    plan = serializers.JSONField(required=False, help_text="The plan as fixed in PortfolioRebalancePlanned: "
+                                 "valuations, ordered trades (sells first), skipped dust, estimated cost and time.")
+
+
+class RebalanceFilterSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    status = serializers.ChoiceField(Rebalance.Status.values, required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+    offset = serializers.IntegerField(min_value=0, max_value=10**9, default=0)
+
+
+class RebalanceInputSerializer(CommandInputSerializer):
+    targets = serializers.DictField(
+        child=MoneyField(help_text="Percent of the portfolio's value."), allow_empty=False,
+        help_text='Target allocation per asset in percent, cash as "USD", e.g. {"BTC": "50", "USD": "50"}; '
+                  "must sum to 100 (within 0.1). Held assets not named get 0.")
+    execute = serializers.BooleanField(default=False, help_text="Start executing the plan at once.")
+
+    def validate_targets(self, value: dict[str, Any]) -> dict[str, Any]:
+        if len(value) > MAX_TARGETS:
+            raise ValidationError(f"At most {MAX_TARGETS} assets.")
+        return value
+
+
+class RebalanceApi(QueryViewMixin, CommandApiView):
+    """``POST``: plan a rebalance of your portfolio (201), or plan and execute it with ``"execute": true``
+    (202; poll the ``Location``). ``GET``: your rebalances, newest first (staff: all, or ``?user_id=``)."""
+
+    InputSerializer = RebalanceInputSerializer
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        """Throttle commands only; reads are cheap."""
+        return super().get_throttles() if self.request.method == "POST" else []
+
+    @command_schema(request=RebalanceInputSerializer, response=RebalanceResultSerializer, status=201,
+                    errors=(409, 503), description="Answers 201 with the plan, or 202 when ``execute`` started it.")
+    def post(self, request: Request) -> Response:
+        data = self.validated_input(request)
+        rebalance_id = self.new_id(request, "rebalance")
+        self.success_status = 202 if data["execute"] else 201  # type: ignore[misc]  (per request)
+        return self.execute(request, RebalancePortfolio(user_id=request.user.pk, rebalance_id=rebalance_id, **data),
+                            location=rebalance_url(rebalance_id))
+
+    @extend_schema(operation_id="portfolio_rebalances_list",
+                   parameters=[RebalanceFilterSerializer, MIN_POSITION, OpenApiParameter("user_id", OpenApiTypes.INT)],
+                   responses={200: OpenApiTypes.OBJECT, **problem_responses(400, 401, 404)})
+    def get(self, request: Request) -> Response:
+        filters = RebalanceFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        user_id = user_id_param(request)
+        if user_id is None and not request.user.is_staff:
+            user_id = request.user.pk
+        return self.answer(request, ListRebalances(user_id=user_id, **filters.validated_data))
+
+
+class RebalanceDetailApi(QueryViewMixin, APIView):
+    """One of your rebalances with its plan and, once executing, status and timeline; another's is 404."""
+
+    @extend_schema(parameters=[MIN_POSITION], responses={200: OpenApiTypes.OBJECT, **problem_responses(401, 404)})
+    def get(self, request: Request, rebalance_id: UUID) -> Response:
+        return self.answer(request, GetRebalance(rebalance_id=rebalance_id))
+
+
+class RebalanceExecuteApi(CommandApiView):
+    """Execute one of your planned rebalances: 202, poll the ``Location``; started already or too old is 409."""
+
+    success_status = 202
+
+    @command_schema(request=CommandInputSerializer, response=RebalanceResultSerializer, status=202,
+                    errors=(404, 409))
+    def post(self, request: Request, rebalance_id: UUID) -> Response:
+        self.validated_input(request)
+        return self.execute(request, ExecuteRebalance(user_id=request.user.pk, rebalance_id=rebalance_id),
+                            location=rebalance_url(rebalance_id))

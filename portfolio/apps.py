@@ -8,4 +8,4 @@ class PortfolioConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import commands, projections, queries  # noqa: F401  (registers handlers, projections, queries)
+        from . import commands, projections, queries, rebalance_queries, rebalance_saga  # noqa: F401  (registers them)

@@ -1,16 +1,26 @@
-"""Portfolio commands and their pure handlers: open, deposit, withdraw, set risk limits."""
+"""Portfolio commands and their pure handlers: open, deposit, withdraw, set risk limits, rebalance."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from uuid import UUID
 
 from django.contrib.auth import get_user_model
 
 from cqrs_core.commands import Actor, Command, CommandContext, Decision, handles
 from cqrs_core.events import Event
 
+from . import market
 from .errors import AmountNotPositive, InsufficientFunds, OperatorsOnly, PortfolioAlreadyOpen, PortfolioNotFound
-from .events import FundsDeposited, FundsWithdrawn, PortfolioOpened, RiskLimitsSet
+from .events import (
+    FundsDeposited, FundsWithdrawn, PortfolioOpened, PortfolioRebalancePlanned, RebalanceExecutionStarted,
+    RiskLimitsSet,
+)
+from .rebalance import (
+    EXECUTING, PLANNED, REBALANCE_BOOK, RebalanceBook, RebalanceNotFound, RebalanceNotPlanned, RebalancePlanExpired,
+    current_cost_model, plan_rebalance, recent_hourly_volumes,
+)
+from .rules import current_rules
 from .state import PORTFOLIO, Portfolio, portfolio_stream
 
 
@@ -108,3 +118,61 @@ def set_risk_limits(portfolio: Portfolio | None, cmd: SetRiskLimits, ctx: Comman
     return Decision([*events, RiskLimitsSet(user_id=cmd.user_id, max_position_usd=cmd.max_position_usd,
                                             set_by=ctx.actor.user_id)],
                     {"user_id": cmd.user_id, "max_position_usd": cmd.max_position_usd})
+
+
+# --- rebalancing (portfolio.rebalance plans; portfolio.rebalance_saga executes) ----------------
+@dataclass(frozen=True, kw_only=True)
+class RebalancePortfolio(Command, name="portfolio.RebalancePortfolio"):
+    """Plan trades towards ``targets`` (asset -> percent, ``USD`` is cash); ``execute`` also starts them."""
+
+    user_id: int
+    rebalance_id: UUID
+    targets: dict[str, Decimal]
+    execute: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExecuteRebalance(Command, name="portfolio.ExecuteRebalance"):
+    """Start executing a planned rebalance (once; within the plan's time to live)."""
+
+    user_id: int
+    rebalance_id: UUID
+
+
+def _rebalance_stream(cmd: RebalancePortfolio | ExecuteRebalance) -> str:
+    return portfolio_stream(cmd.user_id)
+
+
+@handles(RebalancePortfolio, stream=_rebalance_stream, aggregate=REBALANCE_BOOK, authorize=owner_only,
+         lookups={"market": lambda c: market.snapshot(), "rules": lambda c: current_rules(),
+                  "costs": lambda c: current_cost_model(), "volumes": lambda c: recent_hourly_volumes()})
+def rebalance_portfolio(book: RebalanceBook | None, cmd: RebalancePortfolio, ctx: CommandContext) -> Decision:
+    """Fix a plan at the latest prices (every refusal stores nothing); with ``execute``, start it too."""
+    book = book or RebalanceBook()
+    plan = plan_rebalance(book.portfolio, cmd.targets, ctx.lookups["market"], ctx.lookups["rules"],
+                          ctx.lookups["costs"], ctx.lookups["volumes"])
+    events: list[Event] = [PortfolioRebalancePlanned(user_id=cmd.user_id, rebalance_id=cmd.rebalance_id,
+                                                     targets=dict(cmd.targets), plan=plan, planned_at=ctx.now)]
+    if cmd.execute:
+        events.append(RebalanceExecutionStarted(user_id=cmd.user_id, rebalance_id=cmd.rebalance_id,
+                                                trades=plan.trades))
+    return Decision(events, {"rebalance_id": cmd.rebalance_id, "status": EXECUTING if cmd.execute else PLANNED,
+                             "plan": plan})
+
+
+@handles(ExecuteRebalance, stream=_rebalance_stream, aggregate=REBALANCE_BOOK, authorize=owner_only,
+         lookups={"costs": lambda c: current_cost_model()})
+def execute_rebalance(book: RebalanceBook | None, cmd: ExecuteRebalance, ctx: CommandContext) -> Decision:
+    """Start a planned rebalance: not yours or unknown is 404; started already or too old is 409."""
+    planned = (book or RebalanceBook()).rebalances.get(str(cmd.rebalance_id))
+    if planned is None:
+        raise RebalanceNotFound(rebalance_id=str(cmd.rebalance_id))
+    if planned.status != PLANNED:
+        raise RebalanceNotPlanned(rebalance_id=str(cmd.rebalance_id), status=planned.status)
+    ttl = ctx.lookups["costs"].plan_ttl_seconds
+    if (ctx.now - planned.planned_at).total_seconds() > ttl:
+        raise RebalancePlanExpired(rebalance_id=str(cmd.rebalance_id), planned_at=planned.planned_at.isoformat(),
+                                   ttl_seconds=ttl)
+    return Decision([RebalanceExecutionStarted(user_id=cmd.user_id, rebalance_id=cmd.rebalance_id,
+                                               trades=planned.trades)],
+                    {"rebalance_id": cmd.rebalance_id, "status": EXECUTING})

@@ -78,3 +78,70 @@ class OptimizedPortfolio(models.Model):
 
     def __str__(self) -> str:
         return f"optimized-{self.user_id} ({self.status})"
+
+
+class Rebalance(models.Model):
+    """One rebalance: its plan as planned (exact JSON) and, once executed, where its saga stands.
+
+    ``failed`` means a reversal gave up (an operator retries the saga); ``position`` is the global
+    position of its last applied event.
+    """
+
+    class Status(models.TextChoices):
+        PLANNED = "planned"
+        EXECUTING = "executing"
+        COMPENSATING = "compensating"
+        COMPLETED = "completed"
+        COMPENSATED = "compensated"
+        FAILED = "failed"
+
+    rebalance_id = models.UUIDField(primary_key=True)
+    user_id = models.BigIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices)
+    targets = models.JSONField()
+    plan = models.JSONField()
+    total_value = money_field()
+    estimated_cost = money_field()
+    trade_count = models.PositiveIntegerField()
+    saga_id = models.UUIDField(null=True, blank=True, unique=True)
+    reason = models.TextField(blank=True, default="")
+    planned_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    position = models.BigIntegerField()
+
+    class Meta:
+        ordering = ["-planned_at", "-position"]
+        indexes = [models.Index(fields=["user_id", "planned_at"], name="rebalance_user_time")]
+
+    def __str__(self) -> str:
+        return f"rebalance {self.rebalance_id} ({self.status})"
+
+
+class RebalanceTimelineEntry(models.Model):
+    """One thing that happened to a rebalance, at the global position of the event that says so.
+
+    ``kind``: execution_started, trade, reversal, step_completed, step_failed,
+    compensation_completed, operator_action, completed, compensated or failed.
+    """
+
+    rebalance = models.ForeignKey(Rebalance, on_delete=models.CASCADE, related_name="timeline")
+    position = models.BigIntegerField()
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=30)
+    step = models.CharField(max_length=40, blank=True, default="")
+    trade_index = models.IntegerField(null=True, blank=True)
+    trade_id = models.UUIDField(null=True, blank=True)
+    pair = models.CharField(max_length=24, blank=True, default="")
+    side = models.CharField(max_length=4, blank=True, default="")
+    amount = money_field(null=True, blank=True)
+    price = money_field(null=True, blank=True)
+    notional = money_field(null=True, blank=True)
+    fee = money_field(null=True, blank=True)
+    detail = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [models.UniqueConstraint(fields=["rebalance", "position"], name="rebalance_timeline_position")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.position}"

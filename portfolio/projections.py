@@ -1,4 +1,4 @@
-"""Projection ``portfolio.portfolios``: cash, limits and positions per user, from the portfolio stream."""
+"""Projections ``portfolio.portfolios`` (cash, limits and positions per user) and ``portfolio.rebalances``."""
 from __future__ import annotations
 
 from decimal import Decimal
@@ -6,11 +6,17 @@ from decimal import Decimal
 from cqrs_core.events import Event, RecordedEvent
 from cqrs_core.projections import projection
 from cqrs_core.queries import invalidate
+from cqrs_core.sagas import events as saga_events
+from cqrs_core.sagas import saga_id_for_event
 from trading.events import BUY, TradeExecuted
 from yield_farming.events import YieldPositionClosed, YieldPositionOpened
 
-from .events import FundsDeposited, FundsReserved, FundsWithdrawn, PortfolioOpened, ReservationReleased, RiskLimitsSet
-from .models import Portfolio, Position
+from .events import (
+    FundsDeposited, FundsReserved, FundsWithdrawn, PortfolioOpened, PortfolioRebalancePlanned, RebalanceExecutionStarted,
+    ReservationReleased, RiskLimitsSet,
+)
+from .models import Portfolio, Position, Rebalance, RebalanceTimelineEntry
+from .rebalance_saga import RebalanceSaga, parse_client_trade_id
 
 
 def portfolio_scope(user_id: int) -> str:
@@ -78,3 +84,79 @@ def _apply_yield(row: Portfolio, event: Event) -> None:
         case YieldPositionClosed():
             row.yield_principal -= event.principal
             row.cash += event.principal
+
+
+# --- portfolio.rebalances ---------------------------------------------------------------------
+@projection("portfolio.rebalances", events=[
+    PortfolioRebalancePlanned, RebalanceExecutionStarted, TradeExecuted, saga_events.StepCompleted,
+    saga_events.StepFailed, saga_events.CompensationCompleted, saga_events.SagaCompleted,
+    saga_events.SagaCompensated, saga_events.SagaFailed, saga_events.SagaOperatorAction,
+], read_models=[Rebalance, RebalanceTimelineEntry])
+def project_rebalances(event: Event, recorded: RecordedEvent) -> None:
+    """Plans, their execution status and a timeline from trades (by client id) and saga events (by saga id)."""
+    match event:
+        case PortfolioRebalancePlanned():
+            plan = recorded.data["plan"]
+            Rebalance.objects.create(
+                rebalance_id=event.rebalance_id, user_id=event.user_id, status=Rebalance.Status.PLANNED,
+                targets=recorded.data["targets"], plan=plan, total_value=event.plan.total_value,
+                estimated_cost=event.plan.estimated_cost, trade_count=len(event.plan.trades),
+                planned_at=event.planned_at, updated_at=recorded.recorded_at, position=recorded.position)
+            return
+        case RebalanceExecutionStarted():
+            row = Rebalance.objects.get(pk=event.rebalance_id)
+            row.status, row.saga_id = Rebalance.Status.EXECUTING, saga_id_for_event(RebalanceSaga, recorded)
+            _entry(row, recorded, "execution_started", detail=f"{len(event.trades)} trades")
+        case TradeExecuted():
+            parsed = parse_client_trade_id(event.client_trade_id)
+            row = Rebalance.objects.filter(pk=parsed[0]).first() if parsed else None
+            if row is None or parsed is None:
+                return
+            _entry(row, recorded, "reversal" if parsed[2] else "trade", trade_index=parsed[1],
+                   trade_id=event.trade_id, pair=event.pair, side=event.side, amount=event.amount, price=event.price,
+                   notional=event.notional, fee=event.fee, at=event.executed_at)
+        case _:
+            saga_id = getattr(event, "saga_id", None)
+            row = Rebalance.objects.filter(saga_id=saga_id).first() if saga_id is not None else None
+            if row is None:
+                return
+            _apply_saga_event(row, event, recorded)
+    row.updated_at, row.position = recorded.recorded_at, recorded.position
+    row.save()
+
+
+def _apply_saga_event(row: Rebalance, event: Event, recorded: RecordedEvent) -> None:
+    match event:
+        case saga_events.StepCompleted():
+            _entry(row, recorded, "step_completed", step=event.step, detail=_step_summary(event.result))
+        case saga_events.StepFailed():
+            if not event.will_retry and not event.step.startswith("compensate:"):
+                row.status = Rebalance.Status.COMPENSATING
+            retry = " (will retry)" if event.will_retry else ""
+            _entry(row, recorded, "step_failed", step=event.step, detail=event.error + retry)
+        case saga_events.CompensationCompleted():
+            _entry(row, recorded, "compensation_completed", step=event.step)
+        case saga_events.SagaCompleted():
+            row.status = Rebalance.Status.COMPLETED
+            _entry(row, recorded, "completed")
+        case saga_events.SagaCompensated():
+            row.status, row.reason = Rebalance.Status.COMPENSATED, event.reason
+            _entry(row, recorded, "compensated", detail=event.reason)
+        case saga_events.SagaFailed():
+            row.status, row.reason = Rebalance.Status.FAILED, f"{event.step}: {event.error}"
+            _entry(row, recorded, "failed", step=event.step, detail=event.error)
+        case saga_events.SagaOperatorAction():
+            row.status = Rebalance.Status.COMPENSATING  # an operator retried a failed compensation or forced one
+            _entry(row, recorded, "operator_action", detail=f"{event.action} by {event.by}")
+
+
+def _step_summary(result: dict[str, object]) -> str:
+    trades = result.get("trades")
+    made = len(trades) if isinstance(trades, list) else trades
+    failed = result.get("failed")
+    return f"{made} trades" + (f"; stopped: {failed['error']}" if isinstance(failed, dict) else "")
+
+
+def _entry(row: Rebalance, recorded: RecordedEvent, kind: str, **fields: object) -> None:
+    fields.setdefault("at", recorded.recorded_at)
+    RebalanceTimelineEntry.objects.create(rebalance=row, position=recorded.position, kind=kind, **fields)

@@ -243,6 +243,16 @@ PORTFOLIO_OPTIMIZATION_MIN_HOURS = env.int("PORTFOLIO_OPTIMIZATION_MIN_HOURS", d
 PORTFOLIO_OPTIMIZATION_SHRINKAGE = env.str("PORTFOLIO_OPTIMIZATION_SHRINKAGE", default="0.2")
 # Annual return of cash (the risk-free asset) in the Sharpe ratio and expected returns.
 PORTFOLIO_RISK_FREE_RATE = env.str("PORTFOLIO_RISK_FREE_RATE", default="0.04")
+# Rebalance plans (portfolio.rebalance): estimated slippage in basis points of a trade's notional is
+# SLIPPAGE_BPS plus IMPACT_BPS per 1% of the pair's average hourly USD volume over the last 24 hours
+# the trade takes, capped at MAX_SLIPPAGE_BPS (the cap also applies when the volume is unknown).
+PORTFOLIO_REBALANCE_SLIPPAGE_BPS = env.str("PORTFOLIO_REBALANCE_SLIPPAGE_BPS", default="5")
+PORTFOLIO_REBALANCE_IMPACT_BPS = env.str("PORTFOLIO_REBALANCE_IMPACT_BPS", default="10")
+PORTFOLIO_REBALANCE_MAX_SLIPPAGE_BPS = env.str("PORTFOLIO_REBALANCE_MAX_SLIPPAGE_BPS", default="100")
+# Estimated time: trades run one after another, one command each, this many seconds apiece.
+PORTFOLIO_REBALANCE_SECONDS_PER_TRADE = env.str("PORTFOLIO_REBALANCE_SECONDS_PER_TRADE", default="2")
+# A plan older than this may no longer be executed (its prices are too old): plan again.
+PORTFOLIO_REBALANCE_PLAN_TTL_SECONDS = env.int("PORTFOLIO_REBALANCE_PLAN_TTL_SECONDS", default=900)
 
 # --- Internationalisation, static ----------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -26,7 +26,7 @@ from django.utils import timezone
 from ..commands import ResourceRequirements
 from ..errors import Conflict, NotFound
 from ..events import Event, EventMetadata, RecordedEvent
-from ..projections import is_replaying
+from ..projections import is_replaying, wake_projections
 from ..serialization import to_json
 from ..store import NewEvent, append
 from . import events as ev
@@ -315,6 +315,8 @@ def _record(inst: SagaInstance, events: Sequence[Event], now: dt.datetime) -> No
                                        for e in events], inst.version, now=now)
     inst.version += len(recorded)
     inst.save()
+    if recorded:  # projections of saga events (a context's process read model) hear of them as of commands'
+        transaction.on_commit(lambda: wake_projections(recorded))
 
 
 def _tick_after(inst: SagaInstance) -> Tick:

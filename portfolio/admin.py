@@ -13,7 +13,7 @@ from cqrs_core.admin import OperatorCommandForm, OperatorCommandsAdmin, ReadMode
 from cqrs_core.commands import Command
 
 from .commands import SetRiskLimits
-from .models import Portfolio, Position
+from .models import Portfolio, Position, Rebalance, RebalanceTimelineEntry
 from .state import portfolio_stream
 
 
@@ -89,3 +89,32 @@ class PositionAdmin(ReadModelAdmin):
 
     def stream_data_of(self, obj: Position) -> dict[str, str]:
         return {"asset": obj.asset}
+
+
+class RebalanceTimelineInline(admin.TabularInline):
+    model = RebalanceTimelineEntry
+    fields = readonly_fields = ("position", "at", "kind", "step", "pair", "side", "amount", "price", "fee", "detail")
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Rebalance)
+class RebalanceAdmin(ReadModelAdmin):
+    list_display = ("planned_at", "user_id", "status", "trade_count", "total_value", "estimated_cost", "reason",
+                    "history", "source_event")
+    search_fields = ("=rebalance_id", "=user_id", "=saga_id")
+    search_help_text = "A rebalance, user or saga id."
+    ordering = ("-position",)
+    inlines = (RebalanceTimelineInline,)
+
+    def stream_of(self, obj: Rebalance) -> str:
+        return portfolio_stream(obj.user_id)
+
+    def stream_data_of(self, obj: Rebalance) -> dict[str, str]:
+        return {"rebalance_id": str(obj.rebalance_id)}

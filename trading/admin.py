@@ -1,4 +1,4 @@
-"""Executed trades in the admin: read-only, each linked to the ``TradeExecuted`` event that made it."""
+"""Trades, strategies and their signals in the admin: read-only, each linked to the events that made it."""
 from __future__ import annotations
 
 from django.contrib import admin
@@ -8,7 +8,8 @@ from cqrs_core.admin.base import choices_filter
 from market.queries import known_pairs
 from portfolio.state import portfolio_stream
 
-from .models import Trade
+from .models import Strategy, StrategySignal, Trade
+from .strategies import strategy_stream
 
 
 @admin.register(Trade)
@@ -22,3 +23,27 @@ class TradeAdmin(ReadModelAdmin):
 
     def stream_of(self, obj: Trade) -> str:
         return portfolio_stream(obj.user_id)
+
+
+@admin.register(Strategy)
+class StrategyAdmin(ReadModelAdmin):
+    list_display = ("name", "owner_id", "risk_profile", "status", "signals_accepted", "signals_rejected",
+                    "updated_at", "version", "history", "source_event")
+    search_fields = ("=strategy_id", "=owner_id")
+    search_help_text = "A strategy id or owner (user) id."
+    ordering = ("-position",)
+
+    def stream_of(self, obj: Strategy) -> str:
+        return strategy_stream(obj.strategy_id)
+
+
+@admin.register(StrategySignal)
+class StrategySignalAdmin(ReadModelAdmin):
+    list_display = ("decided_at", "strategy_id", "user_id", "pair", "side", "amount", "price", "outcome", "reason",
+                    "source_event", "history")
+    search_fields = ("=signal_id", "=strategy_id", "=user_id", "=trade_id")
+    search_help_text = "A signal, strategy, user or trade id."
+    ordering = ("-position",)
+
+    def stream_of(self, obj: StrategySignal) -> str:
+        return portfolio_stream(obj.user_id)  # signals are decided on the owner's portfolio stream

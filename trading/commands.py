@@ -120,8 +120,9 @@ def _sell(cmd: ExecuteTrade, held: Holding) -> tuple[Decimal, Decimal]:
 
 
 def portfolio_value(state: Portfolio, snap: MarketSnapshot) -> Decimal:
-    """Cash plus holdings at latest prices (average cost where the market has no price)."""
-    total = state.cash
+    """Everything the portfolio holds, as Get portfolio values it: cash, reserved cash, yield principal
+    and holdings at latest prices (average cost where the market has no price)."""
+    total = state.cash + state.reserved + state.yield_principal
     for asset, held in state.holdings.items():
         price = snap.price_of(asset)
         total += held.quantity * (price if price is not None else held.average_cost)

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from decimal import Decimal
 
 import pytest
 
 from portfolio.errors import AmountNotPositive, InsufficientFunds, MarketUnavailable
-from portfolio.events import PortfolioImpacted, RiskLimitsSet
+from portfolio.events import FundsReserved, PortfolioImpacted, RiskLimitsSet
 from portfolio.market import MarketSnapshot
 from portfolio.state import Holding
 from tests.conftest import FIXED_NOW
@@ -158,6 +159,19 @@ def test_impact_values_holdings_at_market_prices() -> None:
     assert impact.value_before == Decimal("44975") and impact.change_percent == Decimal("5.0028")
     threshold = dataclasses.replace(RULES, impact_threshold=Decimal("0.06"))
     assert len(decide(execute_trade, given, cmd, trade_context(market=market, rules=threshold))) == 1
+
+
+def test_impact_counts_reserved_cash_and_yield_principal_in_the_value() -> None:
+    reservation = uuid.uuid4()
+    given = [*funded("40000"), FundsReserved(user_id=1, reservation_id=reservation, amount=Decimal("20000"),
+                                             purpose="yield")]
+    cmd = ExecuteTradeFactory(amount=Decimal("0.05"), price=Decimal("50000"))  # 2,500: 6.25% of 40,000
+
+    [_, impact] = decide(execute_trade, given, cmd)
+
+    assert impact.value_before == Decimal("40000") and impact.change_percent == Decimal("6.2500")
+    threshold = dataclasses.replace(RULES, impact_threshold=Decimal("0.07"))  # 12.5% of the cash alone
+    assert len(decide(execute_trade, given, cmd, trade_context(rules=threshold))) == 1
 
 
 def test_the_fee_rate_comes_from_the_rules() -> None:

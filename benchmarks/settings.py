@@ -2,8 +2,8 @@
 
 The production profile is what a deployment runs (no debug, no SQL recording, WhiteNoise,
 JSON-only API), so the figures are those of the real configuration. ``tests.bus_app`` is added
-only because its ``TransferSaga`` is the one saga that exists today: the saga scenario drives it
-until the yield-farming saga lands. The harness sets the variables production refuses to start
+for its ``TransferSaga``: the saga scenario measures the engine's bare cost with it, beside the
+yield-farming saga. The harness sets the variables production refuses to start
 without (``benchmarks.stack.bench_environment``).
 """
 from __future__ import annotations

@@ -8,7 +8,9 @@ never retried), so the engine compensates the completed steps newest first: each
 reverses exactly the trades its step recorded (opposite side, same amount, latest price), newest
 first. The partial trades of the failing step are therefore reversed the way every compensation
 is: persisted, retried, each once, and a reversal that gives up leaves the saga ``failed`` for an
-operator (``retry_saga``) instead of a silent half-rebalanced portfolio.
+operator (``retry_saga``) instead of a silent half-rebalanced portfolio. A step that dies by timeout
+on its last attempt is not compensated by the engine (it never completed): the compensation of the
+step before it finds that step's trades in the store by their command ids and reverses them first.
 
 Errors that may pass (no market price yet, a version conflict, a price that left the band between
 reading it and trading) are raised for the engine to retry the whole step: the re-run finds the
@@ -46,6 +48,8 @@ MAY_PASS: tuple[type[BaseException], ...] = (*TRADES_RETRY.retryable, PriceOutOf
 REVERSALS_RETRY = RetryPolicy(max_retries=5, backoff=1.0, retryable=MAY_PASS)
 CLIENT_ID_PREFIX = "rb"
 UNDO = "undo"
+#: The steps that trade, in order (a step's run uses command ids ``uuid5(uuid5(saga, step), "trade:<i>")``).
+TRADING_STEPS = ("sells", "buys")
 
 
 class RebalanceAborted(Exception):
@@ -85,11 +89,37 @@ def settle(data: Mapping[str, Any], results: Mapping[str, Any], ctx: StepContext
 
 
 def reverse_step(data: Mapping[str, Any], results: Mapping[str, Any], ctx: StepContext) -> None:
-    """Compensation of ``sells`` and ``buys``: reverse the trades the step made, newest first."""
+    """Compensation of ``sells`` and ``buys``: reverse the trades the step made, newest first.
+
+    First, the trades of any later trading step that never completed (it died by timeout on its
+    last attempt, so the engine does not compensate it) are found in the store by their command
+    ids and reversed too. A reversal's command id depends only on the saga and the trade, so
+    whichever compensation reaches a trade first reverses it, and only once.
+    """
+    later = [step for step in TRADING_STEPS[TRADING_STEPS.index(ctx.step) + 1:] if step not in results]
+    for step in later:
+        for trade in reversed(_made_by(data, step, ctx.saga_id)):
+            _reverse(data, trade, ctx)
     for trade in reversed(results[ctx.step]["trades"]):
-        opposite = BUY if trade["side"] == SELL else SELL
-        _trade(data, index=trade["index"], pair=trade["pair"], side=opposite, amount=Decimal(trade["amount"]),
-               ctx=ctx, reversal=True)
+        _reverse(data, trade, ctx)
+
+
+def _reverse(data: Mapping[str, Any], trade: Mapping[str, Any], ctx: StepContext) -> None:
+    opposite = BUY if trade["side"] == SELL else SELL
+    _trade(data, index=trade["index"], pair=trade["pair"], side=opposite, amount=Decimal(trade["amount"]),
+           ctx=ctx, reversal=True)
+
+
+def _made_by(data: Mapping[str, Any], step: str, saga_id: UUID) -> list[dict[str, Any]]:
+    """The trades a step made, in plan order, read from the store by the command ids its runs used."""
+    side = SELL if step == "sells" else BUY
+    made = []
+    for planned in (t for t in data["trades"] if t["side"] == side):
+        done = _executed(uuid5(uuid5(saga_id, step), f"trade:{planned['index']}"))
+        if done is not None:
+            made.append({"index": planned["index"], "pair": done.pair, "side": done.side,
+                         "amount": to_json(done.amount)})
+    return made
 
 
 def _run_side(data: Mapping[str, Any], side: str, ctx: StepContext) -> StepResult:
@@ -123,8 +153,9 @@ def _describe(exc: Exception) -> str:
 
 def _trade(data: Mapping[str, Any], *, index: int, pair: str, side: str, amount: Decimal, ctx: StepContext,
            reversal: bool = False) -> dict[str, Any]:
-    """Trade at the latest price under a command id fixed per (saga, step, trade); a re-run finds the first."""
-    command_id = ctx.command_id(f"{UNDO if reversal else 'trade'}:{index}")
+    """Trade at the latest price under a command id fixed per (saga, step, trade) — per (saga, trade) for a
+    reversal, whichever step's compensation makes it; a re-run finds the first."""
+    command_id = uuid5(ctx.saga_id, f"{UNDO}:{index}") if reversal else ctx.command_id(f"trade:{index}")
     done = _executed(command_id)
     if done is None:
         cmd = ExecuteTrade(user_id=int(data["user_id"]), trade_id=uuid5(command_id, "trade"), pair=pair, side=side,

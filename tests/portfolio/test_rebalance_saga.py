@@ -302,6 +302,45 @@ def test_a_worker_killed_after_a_trade_is_finished_by_the_sweep_without_trading_
     assert set(owner.trades().values()) == {1} and len(owner.trades()) == 4
 
 
+def test_a_step_that_dies_by_timeout_on_its_last_attempt_has_its_trades_reversed_too(
+        owner: Owner, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Callable[..., Any]) -> None:
+    """The engine compensates completed steps only; the sells' compensation finds the buys' partial trades."""
+    steps = [s if s.name != "buys" else dataclasses.replace(s, retry=dataclasses.replace(s.retry, max_retries=0))
+             for s in RebalanceSaga.steps]
+    monkeypatch.setattr(RebalanceSaga, "steps", steps)
+    real_dispatch = command_bus.dispatch
+    kills = [1]
+
+    def dispatch_then_die(command: Command, **kwargs: Any) -> CommandResult:
+        result = real_dispatch(command, **kwargs)
+        if getattr(command, "pair", "") == "ETH/USD" and kills[0]:
+            kills[0] -= 1
+            raise WorkerKilled()  # the ETH buy committed; the worker dies with the step's only attempt
+        return result
+
+    monkeypatch.setattr(command_bus, "dispatch", dispatch_then_die)
+    held_before = owner.holdings()
+    result = owner.rebalance({"ETH": "50", "SOL": "20", "USD": "30"}, execute=True)
+    with pytest.raises(WorkerKilled):
+        started(result, django_capture_on_commit_callbacks)
+    saga_id = SagaInstance.objects.get(saga_type=RebalanceSaga.saga_type).pk
+
+    past = timezone.now() - dt.timedelta(seconds=1)
+    SagaInstance.objects.filter(pk=saga_id).update(deadline_at=past, lease_expires_at=past)
+    for _ in range(3):
+        sweep_sagas()
+
+    row = saga(saga_id)
+    assert row.status == Status.COMPENSATED and row.compensated == ["sells"], (row.status, row.compensated)
+    trades = owner.trades()
+    assert set(trades.values()) == {1}, trades  # every trade and every reversal exactly once
+    made = {(side, pair) for (client_id, side, pair) in trades if client_id and not client_id.endswith(":undo")}
+    undone = {(side, pair) for (client_id, side, pair) in trades if client_id and client_id.endswith(":undo")}
+    assert ("buy", "ETH/USD") in made and ("buy", "SOL/USD") not in made
+    assert undone == {("sell", "ETH/USD"), ("buy", "BTC/USD")}
+    assert owner.holdings() == held_before
+
+
 def test_duplicate_deliveries_after_the_end_change_nothing(
         owner: Owner, django_capture_on_commit_callbacks: Callable[..., Any]) -> None:
     result = owner.rebalance({"ETH": "50", "USD": "50"}, execute=True)

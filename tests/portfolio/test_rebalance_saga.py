@@ -273,19 +273,24 @@ def test_a_reversal_that_gives_up_leaves_the_rebalance_failed_until_an_operator_
         "retry by ops@example.com"]
 
 
-def test_a_worker_killed_after_a_trade_is_finished_by_the_sweep_without_trading_twice(
-        owner: Owner, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Callable[..., Any]) -> None:
+def die_after_the_first_trade_of(pair: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first command for ``pair`` commits, then the worker "dies" (nothing after it is recorded)."""
     real_dispatch = command_bus.dispatch
     kills = [1]
 
     def dispatch_then_die(command: Command, **kwargs: Any) -> CommandResult:
         result = real_dispatch(command, **kwargs)
-        if getattr(command, "pair", "") == "ETH/USD" and kills[0]:
+        if getattr(command, "pair", "") == pair and kills[0]:
             kills[0] -= 1
-            raise WorkerKilled()  # the ETH buy committed; the step's completion is never recorded
+            raise WorkerKilled()
         return result
 
     monkeypatch.setattr(command_bus, "dispatch", dispatch_then_die)
+
+
+def test_a_worker_killed_after_a_trade_is_finished_by_the_sweep_without_trading_twice(
+        owner: Owner, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Callable[..., Any]) -> None:
+    die_after_the_first_trade_of("ETH/USD", monkeypatch)  # its completion is never recorded
     result = owner.rebalance({"ETH": "50", "SOL": "20", "USD": "30"}, execute=True)
     with pytest.raises(WorkerKilled):
         started(result, django_capture_on_commit_callbacks)
@@ -308,17 +313,7 @@ def test_a_step_that_dies_by_timeout_on_its_last_attempt_has_its_trades_reversed
     steps = [s if s.name != "buys" else dataclasses.replace(s, retry=dataclasses.replace(s.retry, max_retries=0))
              for s in RebalanceSaga.steps]
     monkeypatch.setattr(RebalanceSaga, "steps", steps)
-    real_dispatch = command_bus.dispatch
-    kills = [1]
-
-    def dispatch_then_die(command: Command, **kwargs: Any) -> CommandResult:
-        result = real_dispatch(command, **kwargs)
-        if getattr(command, "pair", "") == "ETH/USD" and kills[0]:
-            kills[0] -= 1
-            raise WorkerKilled()  # the ETH buy committed; the worker dies with the step's only attempt
-        return result
-
-    monkeypatch.setattr(command_bus, "dispatch", dispatch_then_die)
+    die_after_the_first_trade_of("ETH/USD", monkeypatch)  # with the step's only attempt
     held_before = owner.holdings()
     result = owner.rebalance({"ETH": "50", "SOL": "20", "USD": "30"}, execute=True)
     with pytest.raises(WorkerKilled):

@@ -8,8 +8,12 @@
 * ``immediate`` projections are applied inside the command's own transaction and never lag.
   The command takes the state row ``FOR SHARE``; a rebuild takes it ``FOR UPDATE``, so a command
   either applies its events itself or commits before the rebuild reads past them.
-* A failing event is retried with backoff, then stored as a dead letter; a ``strict``
-  projection stops before it (status ``failed``), a lenient one continues past it.
+* A batch is applied in one savepoint, by the projection's ``batch`` function when it declares
+  one (load every row the batch touches in one query, write them back in bulk) or event by event.
+  If the batch fails, it is rolled back to the savepoint and applied again one event at a time,
+  each in its own savepoint, to find the failing event: it is retried with backoff, then stored
+  as a dead letter; a ``strict`` projection stops before it (status ``failed``), a lenient one
+  continues past it. The other events of the batch are applied once either way.
 * Rebuilds reset the read models and replay in batches with ``is_replaying()`` true, so
   projections that would trigger outbound effects can tell; sagas are not projections and are
   never driven by a rebuild.
@@ -55,6 +59,12 @@ def is_replaying() -> bool:
 
 
 Apply = Callable[[Event, RecordedEvent], None]
+#: ``batch(events)``: the same effect as ``apply`` on each event in order; raises if any event fails.
+ApplyBatch = Callable[[Sequence[RecordedEvent]], None]
+
+#: Positions read per batch unless a projection says otherwise: one transaction and one
+#: checkpoint write per batch, and memory bounded by the batch, not by the history.
+DEFAULT_BATCH_SIZE = 2000
 
 
 @dataclass(frozen=True)
@@ -67,8 +77,9 @@ class Projection:
     read_models: tuple[type[models.Model], ...]
     mode: str = ASYNC
     strict: bool = True
-    batch_size: int = 500
+    batch_size: int = DEFAULT_BATCH_SIZE
     max_attempts: int = 3
+    batch: ApplyBatch | None = None
 
     def reset(self) -> None:
         """Delete every row of the read models (children first, as listed last)."""
@@ -86,10 +97,15 @@ def projection(
     read_models: Sequence[type[models.Model]],
     mode: str = ASYNC,
     strict: bool = True,
-    batch_size: int = 500,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     max_attempts: int = 3,
+    batch: ApplyBatch | None = None,
 ) -> Callable[[Apply], Apply]:
-    """Register ``apply(event, recorded)`` as projection ``name`` of the given event types."""
+    """Register ``apply(event, recorded)`` as projection ``name`` of the given event types.
+
+    ``batch(events)``, when given, must have the effect of ``apply`` on each event in order (the
+    runner uses it for whole batches and falls back to ``apply`` to isolate a failing event).
+    """
     if mode not in (ASYNC, IMMEDIATE):
         raise ValueError(f"unknown projection mode {mode!r}")
 
@@ -97,7 +113,8 @@ def projection(
         if name in _PROJECTIONS and _PROJECTIONS[name].apply.__qualname__ != fn.__qualname__:
             raise ValueError(f"projection {name!r} is already registered")
         _PROJECTIONS[name] = Projection(
-            name, fn, frozenset(e.event_type for e in events), tuple(read_models), mode, strict, batch_size, max_attempts
+            name, fn, frozenset(e.event_type for e in events), tuple(read_models), mode, strict, batch_size,
+            max_attempts, batch,
         )
         return fn
 
@@ -215,17 +232,10 @@ def _run_batch(proj: Projection, *, rebuilding: bool = False, batch_size: int | 
         )
         outcome = _BatchOutcome(waiting_on_gap=batch.waiting_on_gap)
         cursor = batch.cursor
-        for recorded in batch.events:
-            error = _apply_with_retries(proj, recorded)
-            if error is None:
-                outcome.applied += 1
-                continue
-            outcome.dead_lettered += 1
-            _dead_letter(proj, recorded, *error)
-            if proj.strict:
-                cursor = Cursor(recorded.position - 1)
-                state.status, state.last_error = Status.FAILED, f"position {recorded.position}: {error[0]}"
-                break
+        if _apply_together(proj, batch.events):
+            outcome.applied = len(batch.events)
+        else:
+            cursor = _apply_one_by_one(proj, state, batch.events, cursor, outcome)
         _save_state(state, cursor, outcome.applied, rebuilding)
         outcome.moved = cursor.position != start
         outcome.caught_up = not outcome.moved and not batch.waiting_on_gap
@@ -254,6 +264,42 @@ def _lock_state(name: str, *, wait: bool = False) -> ProjectionState | None:
         ensure_states()
         state = rows.first()
     return state
+
+
+def _apply_together(proj: Projection, events: Sequence[RecordedEvent]) -> bool:
+    """Apply the whole batch in one savepoint; False (and nothing applied) when any event failed."""
+    if not events:
+        return True
+    if len(events) == 1:
+        return False  # the one-by-one path applies it with its retries: nothing to save by trying twice
+    try:
+        with transaction.atomic():
+            if proj.batch is not None:
+                proj.batch(events)
+            else:
+                for recorded in events:
+                    proj.apply(recorded.event, recorded)
+        return True
+    except Exception as exc:  # the one-by-one pass finds the event and dead-letters it
+        logger.warning("projection %s: batch %s-%s failed (%s: %s); applying its events one by one",
+                       proj.name, events[0].position, events[-1].position, type(exc).__name__, exc)
+        return False
+
+
+def _apply_one_by_one(proj: Projection, state: ProjectionState, events: Sequence[RecordedEvent], cursor: Cursor,
+                      outcome: _BatchOutcome) -> Cursor:
+    """Apply each event in its own savepoint; a failing one is dead-lettered, and stops a strict projection."""
+    for recorded in events:
+        error = _apply_with_retries(proj, recorded)
+        if error is None:
+            outcome.applied += 1
+            continue
+        outcome.dead_lettered += 1
+        _dead_letter(proj, recorded, *error)
+        if proj.strict:
+            state.status, state.last_error = Status.FAILED, f"position {recorded.position}: {error[0]}"
+            return Cursor(recorded.position - 1)
+    return cursor
 
 
 def _apply_with_retries(proj: Projection, recorded: RecordedEvent) -> tuple[str, str, int] | None:

@@ -30,7 +30,7 @@ def catch_up(name: str, cap: float) -> dict[str, object]:
         report = run_projection(name, max_batches=1)
         applied += report.applied
         # A batch of other types' positions applies nothing and is not the end: the head is.
-        if report.applied == 0 and not report.busy and report.position >= head:
+        if report.applied == 0 and not report.busy and (report.position >= head or report.status != "running"):
             break
     seconds = time.perf_counter() - began
     return {"applied": applied, "seconds": seconds, "finished": time.perf_counter() - began < cap}

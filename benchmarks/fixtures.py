@@ -98,7 +98,7 @@ _FIELDS: dict[type, dict[str, str]] = {
         "trade_id": "gen_random_uuid()::text", "user_id": "u", "client_trade_id": "NULL", "pair": "'BTC/USD'",
         "asset": "'BTC'", "side": "'buy'", "amount": "'0.0002'", "price": "'64000'",
         "notional": "'12.800000000000000000'", "fee": "'0.012800000000000000'", "realised_pnl": "'0'",
-        "average_cost": "'64000'", "market_price": "'64000'", "executed_at": _NOW,
+        "average_cost": "'64000'", "market_price": "'64000'", "executed_at": _NOW, "strategy_id": "NULL",
     },
 }
 

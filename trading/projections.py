@@ -13,7 +13,7 @@ from typing import Any
 
 from cqrs_core.commands import MONEY_CONTEXT
 from cqrs_core.events import Event, RecordedEvent
-from cqrs_core.projections import projection
+from cqrs_core.projections import insert_rows, projection
 from cqrs_core.serialization import to_json
 
 from .commands import money
@@ -25,8 +25,8 @@ from .models import Strategy, StrategyPosition, StrategySignal, Trade
 
 def apply_trades(batch: Sequence[RecordedEvent]) -> None:
     """``trading.trades`` for a batch: one row per ``TradeExecuted``, inserted together."""
-    Trade.objects.bulk_create([_trade_row(recorded.event, recorded) for recorded in batch
-                               if isinstance(recorded.event, TradeExecuted)])
+    insert_rows(Trade, [_trade_row(recorded.event, recorded) for recorded in batch
+                        if isinstance(recorded.event, TradeExecuted)])
 
 
 @projection("trading.trades", events=[TradeExecuted], read_models=[Trade], batch=apply_trades)

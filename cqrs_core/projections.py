@@ -468,14 +468,18 @@ def _claim_wakeup(name: str) -> bool:
     is enough; under load it saves a run (a transaction) per command. The mark expires after
     ``WAKEUP_QUEUED_TTL`` in case its message is lost; eager tasks never queue, so never skip.
     """
-    from .tasks import run_projection_task
-
-    if run_projection_task.app.conf.task_always_eager:
+    if _tasks_run_inline():
         return True
     try:
         return bool(cache.add(_queued_key(name), 1, timeout=WAKEUP_QUEUED_TTL))
     except Exception:  # without the cache, wake up every time, as before
         return True
+
+
+def _tasks_run_inline() -> bool:
+    from .tasks import run_projection_task
+
+    return bool(run_projection_task.app.conf.task_always_eager)
 
 
 def release_wakeup(name: str) -> None:

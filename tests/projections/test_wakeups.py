@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 
+from cqrs_core import projections as proj
 from cqrs_core.projections import release_wakeup, wake_projections
 from cqrs_core.store import append
 from cqrs_core.tasks import run_projection_task
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def queued(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Wake-ups as a broker would take them: recorded, not run (the tasks are not eager)."""
     sent: list[str] = []
-    monkeypatch.setitem(run_projection_task.app.conf, "task_always_eager", False)
+    monkeypatch.setattr(proj, "_tasks_run_inline", lambda: False)
     monkeypatch.setattr(run_projection_task, "apply_async", lambda args, **kwargs: sent.append(args[0]))
     cache.clear()
     yield sent
@@ -56,6 +57,7 @@ def test_a_wakeup_that_cannot_be_sent_does_not_hold_back_the_next(queued: list[s
 
 def test_eager_tasks_are_woken_by_every_commit(monkeypatch: pytest.MonkeyPatch) -> None:
     sent: list[str] = []
+    monkeypatch.setattr(proj, "_tasks_run_inline", lambda: True)
     monkeypatch.setattr(run_projection_task, "apply_async", lambda args, **kwargs: sent.append(args[0]))
     wake_projections(opened())
     wake_projections(opened())

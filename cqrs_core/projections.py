@@ -1,7 +1,8 @@
 """Projections: events in, read-model rows out, with a checkpoint that moves in the same transaction.
 
 * ``async`` projections run on Celery: woken after each commit that carries one of their event
-  types, swept by Celery beat so a lost wake-up only delays. A runner locks the projection's
+  types (unless a run is already queued and not started: it will read that commit), swept by
+  Celery beat so a lost wake-up only delays. A runner locks the projection's
   state row for each batch (``SKIP LOCKED`` on PostgreSQL), reads with the gap-free
   ``read_committed``, applies the events, moves the checkpoint and commits: one transaction, so
   a crashed or duplicated run changes nothing twice (DESIGN promise 4).

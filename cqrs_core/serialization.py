@@ -120,25 +120,17 @@ def _decoders(cls: type) -> dict[str, Callable[[Any], Any]]:
 
 def _decoder(tp: Any) -> Callable[[Any], Any]:
     """``from_json`` specialised to ``tp``: the plain scalar types and their optionals, else ``from_json`` itself."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1 and args[0] in _SCALARS:
-            inner = _SCALARS[args[0]]
-            return lambda value: None if value is None else inner(value)
-    elif tp in _SCALARS:
-        scalar = _SCALARS[tp]
-        return lambda value: None if value is None else scalar(value)
-    return lambda value: from_json(tp, value)
+        tp = args[0] if len(args) == 1 and args[0] in _SCALARS else tp
+    scalar = _SCALARS.get(tp)
+    if scalar is None:
+        return lambda value: from_json(tp, value)
+    return lambda value: None if value is None else scalar(value)
 
 
 def _decode_decimal(value: Any) -> Decimal:
-    if type(value) is str:
-        number = Decimal(value)
-        if not number.is_finite():
-            raise TypeError(f"{value!r} is not a finite number")
-        return number
-    return typing.cast(Decimal, from_json(Decimal, value))
+    return _finite_decimal(value) if type(value) is str else typing.cast(Decimal, from_json(Decimal, value))
 
 
 def _decode_uuid(value: Any) -> UUID:
@@ -146,7 +138,9 @@ def _decode_uuid(value: Any) -> UUID:
 
 
 def _decode_datetime(value: Any) -> dt.datetime:
-    return dt.datetime.fromisoformat(value) if type(value) is str else typing.cast(dt.datetime, from_json(dt.datetime, value))
+    if type(value) is str:
+        return dt.datetime.fromisoformat(value)
+    return typing.cast(dt.datetime, from_json(dt.datetime, value))
 
 
 def _decode_plain(tp: type) -> Callable[[Any], Any]:

@@ -21,13 +21,16 @@ def _rss_mb() -> float:
 
 def catch_up(name: str, cap: float) -> dict[str, object]:
     from cqrs_core.projections import resume, run_projection
+    from cqrs_core.store import head_position
 
     resume(name)  # a capped rebuild before may have left it paused; resuming keeps its checkpoint
+    head = head_position()
     applied, began = 0, time.perf_counter()
     while time.perf_counter() - began < cap:
         report = run_projection(name, max_batches=1)
         applied += report.applied
-        if report.applied == 0 and not report.busy:
+        # A batch of other types' positions applies nothing and is not the end: the head is.
+        if report.applied == 0 and not report.busy and (report.position >= head or report.status != "running"):
             break
     seconds = time.perf_counter() - began
     return {"applied": applied, "seconds": seconds, "finished": time.perf_counter() - began < cap}

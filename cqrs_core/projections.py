@@ -1,15 +1,20 @@
 """Projections: events in, read-model rows out, with a checkpoint that moves in the same transaction.
 
 * ``async`` projections run on Celery: woken after each commit that carries one of their event
-  types, swept by Celery beat so a lost wake-up only delays. A runner locks the projection's
+  types (unless a run is already queued and not started: it will read that commit), swept by
+  Celery beat so a lost wake-up only delays. A runner locks the projection's
   state row for each batch (``SKIP LOCKED`` on PostgreSQL), reads with the gap-free
   ``read_committed``, applies the events, moves the checkpoint and commits: one transaction, so
   a crashed or duplicated run changes nothing twice (DESIGN promise 4).
 * ``immediate`` projections are applied inside the command's own transaction and never lag.
   The command takes the state row ``FOR SHARE``; a rebuild takes it ``FOR UPDATE``, so a command
   either applies its events itself or commits before the rebuild reads past them.
-* A failing event is retried with backoff, then stored as a dead letter; a ``strict``
-  projection stops before it (status ``failed``), a lenient one continues past it.
+* A batch is applied in one savepoint, by the projection's ``batch`` function when it declares
+  one (load every row the batch touches in one query, write them back in bulk) or event by event.
+  If the batch fails, it is rolled back to the savepoint and applied again one event at a time,
+  each in its own savepoint, to find the failing event: it is retried with backoff, then stored
+  as a dead letter; a ``strict`` projection stops before it (status ``failed``), a lenient one
+  continues past it. The other events of the batch are applied once either way.
 * Rebuilds reset the read models and replay in batches with ``is_replaying()`` true, so
   projections that would trigger outbound effects can tell; sagas are not projections and are
   never driven by a rebuild.
@@ -23,7 +28,9 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from django.core.cache import cache
 from django.db import connection, models, transaction
@@ -45,6 +52,8 @@ REBUILD_HEARTBEAT_TIMEOUT = 60
 #: How long one runner waits for a hole in the positions to resolve before it yields.
 GAP_WAIT_SECONDS = 0.5
 NOTIFY_CHANNEL = "cqrs_projection"
+#: Seconds a queued wake-up suppresses further ones (bounds the delay if its message is lost).
+WAKEUP_QUEUED_TTL = 1
 
 _replaying: contextvars.ContextVar[bool] = contextvars.ContextVar("replaying", default=False)
 
@@ -55,6 +64,12 @@ def is_replaying() -> bool:
 
 
 Apply = Callable[[Event, RecordedEvent], None]
+#: ``batch(events)``: the same effect as ``apply`` on each event in order; raises if any event fails.
+ApplyBatch = Callable[[Sequence[RecordedEvent]], None]
+
+#: Positions read per batch unless a projection says otherwise: one transaction and one
+#: checkpoint write per batch, and memory bounded by the batch, not by the history.
+DEFAULT_BATCH_SIZE = 2000
 
 
 @dataclass(frozen=True)
@@ -67,8 +82,9 @@ class Projection:
     read_models: tuple[type[models.Model], ...]
     mode: str = ASYNC
     strict: bool = True
-    batch_size: int = 500
+    batch_size: int = DEFAULT_BATCH_SIZE
     max_attempts: int = 3
+    batch: ApplyBatch | None = None
 
     def reset(self) -> None:
         """Delete every row of the read models (children first, as listed last)."""
@@ -86,10 +102,15 @@ def projection(
     read_models: Sequence[type[models.Model]],
     mode: str = ASYNC,
     strict: bool = True,
-    batch_size: int = 500,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     max_attempts: int = 3,
+    batch: ApplyBatch | None = None,
 ) -> Callable[[Apply], Apply]:
-    """Register ``apply(event, recorded)`` as projection ``name`` of the given event types."""
+    """Register ``apply(event, recorded)`` as projection ``name`` of the given event types.
+
+    ``batch(events)``, when given, must have the effect of ``apply`` on each event in order (the
+    runner uses it for whole batches and falls back to ``apply`` to isolate a failing event).
+    """
     if mode not in (ASYNC, IMMEDIATE):
         raise ValueError(f"unknown projection mode {mode!r}")
 
@@ -97,7 +118,8 @@ def projection(
         if name in _PROJECTIONS and _PROJECTIONS[name].apply.__qualname__ != fn.__qualname__:
             raise ValueError(f"projection {name!r} is already registered")
         _PROJECTIONS[name] = Projection(
-            name, fn, frozenset(e.event_type for e in events), tuple(read_models), mode, strict, batch_size, max_attempts
+            name, fn, frozenset(e.event_type for e in events), tuple(read_models), mode, strict, batch_size,
+            max_attempts, batch,
         )
         return fn
 
@@ -215,17 +237,10 @@ def _run_batch(proj: Projection, *, rebuilding: bool = False, batch_size: int | 
         )
         outcome = _BatchOutcome(waiting_on_gap=batch.waiting_on_gap)
         cursor = batch.cursor
-        for recorded in batch.events:
-            error = _apply_with_retries(proj, recorded)
-            if error is None:
-                outcome.applied += 1
-                continue
-            outcome.dead_lettered += 1
-            _dead_letter(proj, recorded, *error)
-            if proj.strict:
-                cursor = Cursor(recorded.position - 1)
-                state.status, state.last_error = Status.FAILED, f"position {recorded.position}: {error[0]}"
-                break
+        if _apply_together(proj, batch.events):
+            outcome.applied = len(batch.events)
+        else:
+            cursor = _apply_one_by_one(proj, state, batch.events, cursor, outcome)
         _save_state(state, cursor, outcome.applied, rebuilding)
         outcome.moved = cursor.position != start
         outcome.caught_up = not outcome.moved and not batch.waiting_on_gap
@@ -254,6 +269,42 @@ def _lock_state(name: str, *, wait: bool = False) -> ProjectionState | None:
         ensure_states()
         state = rows.first()
     return state
+
+
+def _apply_together(proj: Projection, events: Sequence[RecordedEvent]) -> bool:
+    """Apply the whole batch in one savepoint; False (and nothing applied) when any event failed."""
+    if not events:
+        return True
+    if len(events) == 1:
+        return False  # the one-by-one path applies it with its retries: nothing to save by trying twice
+    try:
+        with transaction.atomic():
+            if proj.batch is not None:
+                proj.batch(events)
+            else:
+                for recorded in events:
+                    proj.apply(recorded.event, recorded)
+        return True
+    except Exception as exc:  # the one-by-one pass finds the event and dead-letters it
+        logger.warning("projection %s: batch %s-%s failed (%s: %s); applying its events one by one",
+                       proj.name, events[0].position, events[-1].position, type(exc).__name__, exc)
+        return False
+
+
+def _apply_one_by_one(proj: Projection, state: ProjectionState, events: Sequence[RecordedEvent], cursor: Cursor,
+                      outcome: _BatchOutcome) -> Cursor:
+    """Apply each event in its own savepoint; a failing one is dead-lettered, and stops a strict projection."""
+    for recorded in events:
+        error = _apply_with_retries(proj, recorded)
+        if error is None:
+            outcome.applied += 1
+            continue
+        outcome.dead_lettered += 1
+        _dead_letter(proj, recorded, *error)
+        if proj.strict:
+            state.status, state.last_error = Status.FAILED, f"position {recorded.position}: {error[0]}"
+            return Cursor(recorded.position - 1)
+    return cursor
 
 
 def _apply_with_retries(proj: Projection, recorded: RecordedEvent) -> tuple[str, str, int] | None:
@@ -321,6 +372,38 @@ def _take_dirty(name: str) -> bool:
         return False
 
 
+def insert_rows(model: type[models.Model], rows: Sequence[models.Model]) -> None:
+    """Insert new read-model rows in one statement: ``COPY`` on PostgreSQL, ``bulk_create`` elsewhere.
+
+    For batch functions that only add rows (every column set by the caller; no generated key).
+    ``COPY`` skips building a multi-row ``INSERT`` with a placeholder per value, which is where
+    ``bulk_create`` spends its time for thousands of rows; a duplicate key fails it as it would
+    the ``INSERT``. https://www.psycopg.org/psycopg3/docs/basic/copy.html
+    """
+    if connection.vendor != "postgresql" or not rows:
+        model.objects.bulk_create(rows)
+        return
+    fields = model._meta.concrete_fields
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
+    with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row([_copy_value(f, getattr(row, f.attname)) for f in fields])
+
+
+#: Values psycopg adapts itself and Django's preparation would pass through unchanged on PostgreSQL
+#: (a finite Decimal, a UUID, an aware datetime): preparing each costs more than copying it.
+_NATIVE = (type(None), bool, int, str, UUID)
+
+
+def _copy_value(field: models.Field, value: Any) -> Any:
+    kind = type(value)
+    if (kind in _NATIVE or (kind is Decimal and value.is_finite())
+            or (kind is dt.datetime and value.tzinfo is not None)):
+        return value
+    return field.get_db_prep_save(value, connection)
+
+
 # --- wiring into the command bus ------------------------------------------------------------
 def apply_immediate(recorded: Sequence[RecordedEvent]) -> None:
     """Bus hook, inside the command's transaction: apply the events to immediate projections."""
@@ -366,10 +449,46 @@ def wake_projections(recorded: Sequence[RecordedEvent]) -> None:
             cache.set(_dirty_key(proj.name), 1, timeout=60)
         except Exception:  # without the mark a busy runner may miss this wake-up: the sweep covers it
             logger.warning("could not mark projection %s dirty", proj.name, exc_info=True)
+        if not _claim_wakeup(proj.name):
+            continue
         try:
             run_projection_task.apply_async(args=[proj.name])
         except Exception:
+            release_wakeup(proj.name)
             logger.warning("could not wake projection %s; the beat sweep will catch up", proj.name, exc_info=True)
+
+
+def _queued_key(name: str) -> str:
+    return f"cqrs:projection-queued:{name}"
+
+
+def _claim_wakeup(name: str) -> bool:
+    """Whether to send a wake-up: not when one is queued and its run has not started yet.
+
+    That run starts after this commit and reads its events, so one queued run per projection
+    is enough; under load it saves a run (a transaction) per command. The mark expires after
+    ``WAKEUP_QUEUED_TTL`` in case its message is lost; eager tasks never queue, so never skip.
+    """
+    if _tasks_run_inline():
+        return True
+    try:
+        return bool(cache.add(_queued_key(name), 1, timeout=WAKEUP_QUEUED_TTL))
+    except Exception:  # without the cache, wake up every time, as before
+        return True
+
+
+def _tasks_run_inline() -> bool:
+    from .tasks import run_projection_task
+
+    return bool(run_projection_task.app.conf.task_always_eager)
+
+
+def release_wakeup(name: str) -> None:
+    """The queued run is starting (or was never sent): the next commit sends a new wake-up."""
+    try:
+        cache.delete(_queued_key(name))
+    except Exception:  # the mark expires on its own
+        logger.warning("could not clear the queued mark of projection %s", name, exc_info=True)
 
 
 # --- rebuilds -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import enum
 import types
 import typing
 from decimal import Decimal
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, TypeVar
 from uuid import UUID
@@ -104,13 +105,52 @@ def _finite_decimal(value: Any) -> Decimal:
 
 def decode_dataclass(cls: type[T], data: dict[str, Any]) -> T:
     """Build dataclass ``cls`` from a JSON dict; unknown keys are an error, not silently dropped."""
+    decoders = _decoders(cls)
+    if not data.keys() <= decoders.keys():
+        raise TypeError(f"{cls.__name__} has no field(s) {sorted(set(data) - set(decoders))}")
+    return cls(**{name: decoders[name](value) for name, value in data.items()})
+
+
+@lru_cache(maxsize=None)
+def _decoders(cls: type) -> dict[str, Callable[[Any], Any]]:
+    """One decoder per field, chosen once per class from its type hint (projections decode every event)."""
     hints = _hints(cls)
-    known = {f.name for f in _fields(cls)}
-    unknown = set(data) - known
-    if unknown:
-        raise TypeError(f"{cls.__name__} has no field(s) {sorted(unknown)}")
-    kwargs = {name: from_json(hints[name], value) for name, value in data.items()}
-    return cls(**kwargs)
+    return {f.name: _decoder(hints[f.name]) for f in _fields(cls)}
+
+
+def _decoder(tp: Any) -> Callable[[Any], Any]:
+    """``from_json`` specialised to ``tp``: the plain scalar types and their optionals, else ``from_json`` itself."""
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        tp = args[0] if len(args) == 1 and args[0] in _SCALARS else tp
+    scalar = _SCALARS.get(tp)
+    if scalar is None:
+        return lambda value: from_json(tp, value)
+    return lambda value: None if value is None else scalar(value)
+
+
+def _decode_decimal(value: Any) -> Decimal:
+    return _finite_decimal(value) if type(value) is str else typing.cast(Decimal, from_json(Decimal, value))
+
+
+def _decode_uuid(value: Any) -> UUID:
+    return UUID(value) if type(value) is str else typing.cast(UUID, from_json(UUID, value))
+
+
+def _decode_datetime(value: Any) -> dt.datetime:
+    if type(value) is str:
+        return dt.datetime.fromisoformat(value)
+    return typing.cast(dt.datetime, from_json(dt.datetime, value))
+
+
+def _decode_plain(tp: type) -> Callable[[Any], Any]:
+    return lambda value: value if type(value) is tp else from_json(tp, value)
+
+
+_SCALARS: dict[Any, Callable[[Any], Any]] = {
+    Decimal: _decode_decimal, UUID: _decode_uuid, dt.datetime: _decode_datetime,
+    int: _decode_plain(int), str: _decode_plain(str), bool: _decode_plain(bool),
+}
 
 
 @lru_cache(maxsize=None)

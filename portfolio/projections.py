@@ -1,6 +1,7 @@
 """Projections ``portfolio.portfolios`` (cash, limits and positions per user) and ``portfolio.rebalances``."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 
 from cqrs_core.events import Event, RecordedEvent
@@ -24,49 +25,100 @@ def portfolio_scope(user_id: int) -> str:
     return f"portfolio:{user_id}"
 
 
+class _PortfolioRows:
+    """The portfolio and position rows of a batch: read in one query each, changed in memory, written in bulk."""
+
+    PORTFOLIO_FIELDS = ("cash", "realised_pnl", "fees_paid", "max_position_usd", "reserved", "yield_principal",
+                        "version", "position")
+    POSITION_FIELDS = ("quantity", "average_cost", "realised_pnl")
+
+    def __init__(self, events: Sequence[Event]) -> None:
+        traders = {e.user_id for e in events if isinstance(e, TradeExecuted)}
+        self.portfolios = Portfolio.objects.in_bulk({e.user_id for e in events})
+        self.positions = {(p.portfolio_id, p.asset): p for p in Position.objects.filter(portfolio_id__in=traders)}
+        self.changed: dict[int, Portfolio] = {}
+        self.changed_positions: dict[tuple[int, str], Position] = {}
+
+    def portfolio(self, user_id: int) -> Portfolio:
+        try:
+            row = self.portfolios[user_id]
+        except KeyError:
+            raise Portfolio.DoesNotExist(f"no portfolio for user {user_id}") from None
+        self.changed[user_id] = row
+        return row
+
+    def open(self, user_id: int) -> Portfolio:
+        """A fresh row, as ``Portfolio(user_id=...).save()`` would write it (over an existing one too)."""
+        self.portfolios[user_id] = Portfolio(user_id=user_id)
+        return self.portfolio(user_id)
+
+    def position(self, user_id: int, asset: str) -> Position:
+        key = (user_id, asset)
+        if key not in self.positions:
+            self.positions[key] = Position(portfolio_id=user_id, asset=asset, quantity=Decimal(0),
+                                           average_cost=Decimal(0))
+        self.changed_positions[key] = self.positions[key]
+        return self.positions[key]
+
+    def save(self) -> None:
+        """Upsert the changed rows (one statement per model) and invalidate each portfolio's scope once."""
+        Portfolio.objects.bulk_create(self.changed.values(), update_conflicts=True, unique_fields=["user_id"],
+                                      update_fields=self.PORTFOLIO_FIELDS)
+        positions = list(self.changed_positions.values())
+        Position.objects.bulk_create([p for p in positions if p.pk is None])
+        # Existing rows keep their id: an upsert on the id is a bulk UPDATE without CASE chains.
+        Position.objects.bulk_create([p for p in positions if p.pk is not None], update_conflicts=True,
+                                     unique_fields=["id"], update_fields=self.POSITION_FIELDS)
+        for user_id in self.changed:
+            invalidate(portfolio_scope(user_id))
+
+
+def apply_portfolios(batch: Sequence[RecordedEvent]) -> None:
+    """``portfolio.portfolios`` for a batch of events: the rows each event changes, in order, then written once."""
+    rows = _PortfolioRows([recorded.event for recorded in batch])
+    for recorded in batch:
+        event = recorded.event
+        match event:
+            case PortfolioOpened():
+                row = rows.open(event.user_id)
+            case FundsDeposited():
+                row = rows.portfolio(event.user_id)
+                row.cash += event.amount
+            case FundsWithdrawn():
+                row = rows.portfolio(event.user_id)
+                row.cash -= event.amount
+            case RiskLimitsSet():
+                row = rows.portfolio(event.user_id)
+                row.max_position_usd = event.max_position_usd
+            case TradeExecuted():
+                row = rows.portfolio(event.user_id)
+                _apply_trade(row, rows.position(event.user_id, event.asset), event)
+            case FundsReserved() | ReservationReleased() | YieldPositionOpened() | YieldPositionClosed():
+                row = rows.portfolio(event.user_id)
+                _apply_yield(row, event)
+            case _:
+                continue
+        row.version, row.position = recorded.stream_version, recorded.position
+    rows.save()
+
+
 @projection("portfolio.portfolios", events=[PortfolioOpened, FundsDeposited, FundsWithdrawn, RiskLimitsSet,
                                             TradeExecuted, FundsReserved, ReservationReleased, YieldPositionOpened,
-                                            YieldPositionClosed], read_models=[Portfolio, Position])
+                                            YieldPositionClosed], read_models=[Portfolio, Position],
+            batch=apply_portfolios)
 def project_portfolios(event: Event, recorded: RecordedEvent) -> None:
-    match event:
-        case PortfolioOpened():
-            row = Portfolio(user_id=event.user_id)
-        case FundsDeposited():
-            row = Portfolio.objects.get(pk=event.user_id)
-            row.cash += event.amount
-        case FundsWithdrawn():
-            row = Portfolio.objects.get(pk=event.user_id)
-            row.cash -= event.amount
-        case RiskLimitsSet():
-            row = Portfolio.objects.get(pk=event.user_id)
-            row.max_position_usd = event.max_position_usd
-        case TradeExecuted():
-            row = Portfolio.objects.get(pk=event.user_id)
-            _apply_trade(row, event)
-        case FundsReserved() | ReservationReleased() | YieldPositionOpened() | YieldPositionClosed():
-            row = Portfolio.objects.get(pk=event.user_id)
-            _apply_yield(row, event)
-        case _:
-            return
-    row.version, row.position = recorded.stream_version, recorded.position
-    row.save()
-    invalidate(portfolio_scope(event.user_id))
+    apply_portfolios([recorded])
 
 
-def _apply_trade(row: Portfolio, event: TradeExecuted) -> None:
+def _apply_trade(row: Portfolio, position: Position, event: TradeExecuted) -> None:
     """Cash, fees and the position, with the average cost and realised P&L the event fixed."""
     sign = 1 if event.side == BUY else -1
     row.cash += -sign * event.notional - event.fee
     row.fees_paid += event.fee
     row.realised_pnl += event.realised_pnl
-    position, _ = Position.objects.get_or_create(
-        portfolio=row, asset=event.asset,
-        defaults={"quantity": Decimal(0), "average_cost": Decimal(0)},
-    )
     position.quantity += sign * event.amount
     position.average_cost = event.average_cost
     position.realised_pnl += event.realised_pnl
-    position.save()
 
 
 def _apply_yield(row: Portfolio, event: Event) -> None:

@@ -7,12 +7,13 @@ left to query time, at the latest market prices, so replay never depends on when
 from __future__ import annotations
 
 import decimal
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 from cqrs_core.commands import MONEY_CONTEXT
 from cqrs_core.events import Event, RecordedEvent
-from cqrs_core.projections import projection
+from cqrs_core.projections import insert_rows, projection
 from cqrs_core.serialization import to_json
 
 from .commands import money
@@ -22,16 +23,26 @@ from .events import (
 from .models import Strategy, StrategyPosition, StrategySignal, Trade
 
 
-@projection("trading.trades", events=[TradeExecuted], read_models=[Trade])
+def apply_trades(batch: Sequence[RecordedEvent]) -> None:
+    """``trading.trades`` for a batch: one row per ``TradeExecuted``, inserted together."""
+    insert_rows(Trade, [_trade_row(recorded.event, recorded) for recorded in batch
+                        if isinstance(recorded.event, TradeExecuted)])
+
+
+@projection("trading.trades", events=[TradeExecuted], read_models=[Trade], batch=apply_trades)
 def project_trades(event: Event, recorded: RecordedEvent) -> None:
     match event:
         case TradeExecuted():
-            Trade.objects.create(
-                trade_id=event.trade_id, user_id=event.user_id, client_trade_id=event.client_trade_id,
-                pair=event.pair, side=event.side, amount=event.amount, price=event.price, notional=event.notional,
-                fee=event.fee, realised_pnl=event.realised_pnl, executed_at=event.executed_at,
-                position=recorded.position, strategy_id=event.strategy_id,
-            )
+            _trade_row(event, recorded).save(force_insert=True)
+
+
+def _trade_row(event: TradeExecuted, recorded: RecordedEvent) -> Trade:
+    return Trade(
+        trade_id=event.trade_id, user_id=event.user_id, client_trade_id=event.client_trade_id, pair=event.pair,
+        side=event.side, amount=event.amount, price=event.price, notional=event.notional, fee=event.fee,
+        realised_pnl=event.realised_pnl, executed_at=event.executed_at, position=recorded.position,
+        strategy_id=event.strategy_id,
+    )
 
 
 @projection("trading.strategies", events=[StrategyCreated, StrategyUpdated, StrategyArchived, TradeExecuted,

@@ -179,7 +179,8 @@ class CommandBus:
         recorded = append(stream, [NewEvent(event=e, metadata=_metadata(env)) for e in events], version, now=ctx.now,
                           savepoint=False)
         new_version = version + len(recorded)
-        new_state = spec.aggregate.fold(events, state) if spec.aggregate is not None and recorded else state
+        # Folded from the stored form (as a later load would decode it), not the handler's objects.
+        new_state = spec.aggregate.fold(recorded, state) if spec.aggregate is not None and recorded else state
         _maybe_snapshot(spec, stream, new_state, version, new_version)
         result = CommandResult(
             command_id=env.command_id, command_type=env.command.command_type, stream_id=stream,

@@ -132,3 +132,15 @@ def test_append_without_savepoint_leaves_a_conflicted_transaction_for_rollback(a
         assert connection.needs_rollback
         transaction.set_rollback(False)  # only to leave the block quietly: nothing was written
     assert len(read_stream(_stream(account_id))) == 1
+
+
+def test_the_cached_state_after_many_commands_equals_a_fold_of_the_stored_stream(actor: Actor) -> None:
+    account_id = _open(actor)
+    for amount in ("0.10", "2.5", "0.000000000000000001", "3"):
+        for _ in range(3):  # 13 events: across two snapshots (every 5 in the test settings)
+            command_bus.dispatch(Deposit(account_id=account_id, amount=Decimal(amount)), actor=actor)
+    command_bus.dispatch(Withdraw(account_id=account_id, amount=Decimal("1.000000000000000003")), actor=actor)
+    stream = _stream(account_id)
+    full = ACCOUNT.fold(read_stream(stream))
+    assert state_cache.load(SPEC, stream) == load(SPEC, stream) == (full, 14)
+    assert full.balance == Decimal("15.8")

@@ -13,7 +13,7 @@ from cqrs_core.bus import command_bus, load, state_cache
 from cqrs_core.commands import Actor, handler_for
 from cqrs_core.errors import ConcurrencyConflict
 from cqrs_core.events import EventMetadata, RecordedEvent
-from cqrs_core.models import CommandRecord, StoredEvent
+from cqrs_core.models import CommandRecord
 from cqrs_core.store import append, read_stream
 from tests.bus_app.commands import Deposit, InsufficientFunds, OpenAccount, Withdraw
 from tests.bus_app.events import FundsDeposited

@@ -10,7 +10,8 @@ class CqrsCoreConfig(AppConfig):
 
     def ready(self) -> None:
         from .bus import command_bus
-        from .projections import apply_immediate, wake_projections
+        from .projections import apply_immediate
+        from .wakeups import wake_projections
 
         if apply_immediate not in command_bus.in_transaction_hooks:
             command_bus.in_transaction_hooks.append(apply_immediate)

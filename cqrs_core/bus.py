@@ -1,9 +1,14 @@
 """The command bus: load, decide, append in one transaction; middleware around every command.
 
-Order of the middleware, outermost first: logging and timing, authorisation, idempotency, and
-the unit of work (load by folding the stream from its latest snapshot, call the pure handler,
-append with the expected version, record the outcome under the command id, all in one
-transaction). A version conflict re-loads and re-decides up to ``CQRS_CONFLICT_RETRIES`` times.
+Order of the middleware, outermost first: logging and timing, authorisation, and the unit of
+work (under the stream's lock: answer an already handled command id from its record, else load
+the state, call the pure handler, append with the expected version and record the outcome under
+the command id, all in one transaction). A version conflict re-loads and re-decides up to
+``CQRS_CONFLICT_RETRIES`` times.
+
+Loading reuses the state this process folded when it last committed on the stream (an LRU of
+``CQRS_STATE_CACHE_SIZE`` streams, see :class:`StateCache`) and reads only the events after it;
+otherwise it folds from the latest snapshot. Either way the stored events decide.
 """
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ import contextvars
 import decimal
 import logging
 import random
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,7 +85,7 @@ class CommandBus:
 
     def __init__(self, *, clock: Callable[[], Any] = timezone.now) -> None:
         self.clock = clock
-        self.middleware: list[Middleware] = [log_and_time, authorize, idempotent]
+        self.middleware: list[Middleware] = [log_and_time, authorize]
         self.in_transaction_hooks: list[EventsHook] = []
         self.after_commit_hooks: list[EventsHook] = []
         self.observers: list[Observer] = []
@@ -152,9 +159,11 @@ class CommandBus:
 
     def _decide_and_append(self, spec: HandlerSpec, env: Envelope, stream: str, lookups: Mapping[str, Any],
                            started: float) -> CommandResult:
+        # The one idempotency check: under the stream's lock, so a concurrent duplicate waits for the
+        # first to commit and then finds its record (a check before the lock would only add a query).
         if _lock_stream_and_check_handled(stream, env.command_id):
             raise _AlreadyHandled
-        state, version = load(spec, stream)
+        state, version = state_cache.load(spec, stream)
         if env.expected_version is not None and env.expected_version != version:
             raise WrongExpectedVersion(
                 f"stream {stream} is at version {version}, not {env.expected_version}",
@@ -166,27 +175,32 @@ class CommandBus:
         )
         with decimal.localcontext(MONEY_CONTEXT):
             events, data = _normalise(spec.handler(state, env.command, ctx))
-        recorded = append(stream, [NewEvent(event=e, metadata=_metadata(env)) for e in events], version, now=ctx.now)
+        # No savepoints: any error leaves this method and rolls the whole transaction back.
+        recorded = append(stream, [NewEvent(event=e, metadata=_metadata(env)) for e in events], version, now=ctx.now,
+                          savepoint=False)
         new_version = version + len(recorded)
-        _maybe_snapshot(spec, stream, state, version, recorded)
+        # Folded from the stored form (as a later load would decode it), not the handler's objects.
+        new_state = spec.aggregate.fold(recorded, state) if spec.aggregate is not None and recorded else state
+        _maybe_snapshot(spec, stream, new_state, version, new_version)
         result = CommandResult(
             command_id=env.command_id, command_type=env.command.command_type, stream_id=stream,
             events=tuple(recorded), position=recorded[-1].position if recorded else None,
             stream_version=new_version, data=data, elapsed_ms=(time.perf_counter() - started) * 1000,
         )
         try:
-            with transaction.atomic():
-                CommandRecord.objects.create(
-                    command_id=env.command_id, command_type=env.command.command_type,
-                    fingerprint=env.command.fingerprint(), actor_id=env.actor.user_id, stream_id=stream,
-                    result=result.to_record(),
-                )
-        except IntegrityError:
+            CommandRecord.objects.create(
+                command_id=env.command_id, command_type=env.command.command_type,
+                fingerprint=env.command.fingerprint(), actor_id=env.actor.user_id, stream_id=stream,
+                result=result.to_record(),
+            )
+        except IntegrityError:  # the same id on another stream won the race; the rollback undoes ours
             raise _AlreadyHandled from None
         for hook in self.in_transaction_hooks:
             hook(recorded)
         if recorded:
             transaction.on_commit(lambda: self._after_commit(recorded))
+            if spec.aggregate is not None:
+                transaction.on_commit(lambda: state_cache.put(spec, stream, new_state, recorded[-1]))
         return result
 
 
@@ -235,15 +249,76 @@ def load(spec: HandlerSpec, stream: str) -> tuple[Any, int]:
     return state, events[-1].stream_version if events else version
 
 
-def _maybe_snapshot(spec: HandlerSpec, stream: str, state: Any, version: int, recorded: list[RecordedEvent]) -> None:
+@dataclass(frozen=True)
+class _CachedState:
+    aggregate: str
+    schema_version: int
+    version: int
+    event_id: UUID | None
+    state: Any
+
+
+class StateCache:
+    """Folded states of the streams this process last committed on, least recently used dropped first.
+
+    An entry is the state after the stream's event ``version`` with that event's id. Loading
+    reads the stream from ``version`` on and trusts the entry only when the stored event at
+    ``version`` has that id: a rolled-back or emptied stream (tests reset tables) falls back to
+    the snapshot. States are shared, so aggregates must never change a state in place (they are
+    frozen dataclasses, evolved with ``dataclasses.replace``).
+    """
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[str, _CachedState] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def load(self, spec: HandlerSpec, stream: str) -> tuple[Any, int]:
+        """Like :func:`load`, from this process's last state of the stream when it still holds."""
+        aggregate = spec.aggregate
+        with self._lock:
+            entry = self._entries.get(stream)
+        if aggregate is None or entry is None or (entry.aggregate, entry.schema_version) != (
+                aggregate.name, aggregate.snapshot_version):
+            return load(spec, stream)
+        events = read_stream(stream, from_version=entry.version)
+        if not events or events[0].stream_version != entry.version or events[0].metadata.event_id != entry.event_id:
+            self.discard(stream)
+            return load(spec, stream)
+        return aggregate.fold(events[1:], entry.state), events[-1].stream_version
+
+    def put(self, spec: HandlerSpec, stream: str, state: Any, last: RecordedEvent) -> None:
+        """Remember ``state`` as the stream's state after ``last`` (called after commit)."""
+        size = getattr(settings, "CQRS_STATE_CACHE_SIZE", 10_000)
+        aggregate = spec.aggregate
+        if aggregate is None or size <= 0:
+            return
+        entry = _CachedState(aggregate.name, aggregate.snapshot_version, last.stream_version,
+                             last.metadata.event_id, state)
+        with self._lock:
+            self._entries[stream] = entry
+            self._entries.move_to_end(stream)
+            while len(self._entries) > size:
+                self._entries.popitem(last=False)
+
+    def discard(self, stream: str | None = None) -> None:
+        """Forget one stream, or every stream."""
+        with self._lock:
+            if stream is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(stream, None)
+
+
+state_cache = StateCache()
+
+
+def _maybe_snapshot(spec: HandlerSpec, stream: str, new_state: Any, version: int, new_version: int) -> None:
     every = getattr(settings, "CQRS_SNAPSHOT_EVERY", 100)
     aggregate = spec.aggregate
-    if aggregate is None or not recorded or every <= 0:
+    if aggregate is None or new_version == version or every <= 0:
         return
-    new_version = version + len(recorded)
     if new_version // every == version // every:
         return
-    new_state = aggregate.fold(recorded, state)
     Snapshot.objects.update_or_create(
         stream_id=stream,
         defaults={"stream_version": new_version, "state_type": aggregate.name,
@@ -314,17 +389,6 @@ def authorize(env: Envelope, call_next: Next) -> CommandResult:
     spec = handler_for(env.command)
     if spec.authorize is not None:
         spec.authorize(env.command, env.actor)
-    return call_next(env)
-
-
-def idempotent(env: Envelope, call_next: Next) -> CommandResult:
-    """Answer an already handled command id from its record instead of running it again.
-
-    The unit of work inserts the record in the command's own transaction, so concurrent
-    duplicates are settled by its primary key: one commits, the others replay its outcome.
-    """
-    if CommandRecord.objects.filter(pk=env.command_id).exists():
-        return replay(env)
     return call_next(env)
 
 

@@ -5,9 +5,11 @@
 * The cache key carries everything that makes an entry wrong: the query type and fields, the
   actor (user id and staff flag: one user's answer is never served to another), the
   ``generation`` of each projection read (bumped by a rebuild) and either the query's scope
-  version (when it declares ``scope``; bumped by :func:`invalidate`) or the projections'
-  checkpoint positions. An entry found under the current key therefore reflects the current
-  read models; the TTL only bounds time-dependent answers and forgotten scopes.
+  name (when it declares ``scope``) or the projections' checkpoint positions. A scoped entry
+  also holds the scope's version (bumped by :func:`invalidate`) and is served only while the
+  scope is still at that version: the entry and the version come back in one cache round trip.
+  A served entry therefore reflects the current read models; the TTL only bounds
+  time-dependent answers and forgotten scopes.
 * Freshness: within ``ttl`` an entry is served as is; between ``ttl`` and ``ttl + swr`` it is
   served too and refreshed in the background (Celery task ``cqrs_core.refresh_query``); after
   that it is recomputed. ``QueryResult.stale`` never means "old cache entry": it means the
@@ -171,12 +173,16 @@ def _scope_key(scope: str) -> str:
 
 
 def scope_version(scope: str) -> str | None:
-    """The current version of a scope; None when the cache cannot say (then nothing is cached).
+    """The current version of a scope; None when the cache cannot say (then nothing is cached)."""
+    return scope_version_at(_scope_key(scope))
+
+
+def scope_version_at(key: str) -> str | None:
+    """The version held by a scope's counter key, starting the counter when it is missing.
 
     A missing counter starts at the clock in nanoseconds, not 0: an evicted counter must not
-    come back to a value old entries were keyed with.
+    come back to a value old entries were computed at.
     """
-    key = _scope_key(scope)
     version = _cache_call("get", key)
     if version is None:
         _cache_call("add", key, time.time_ns(), timeout=None)
@@ -218,11 +224,20 @@ class _Snapshot:
 
 @dataclass(frozen=True)
 class _Entry:
-    """What the cache holds for one key."""
+    """What the cache holds for one key; ``version`` is the scope's version it was computed at."""
 
     data: Any
     position: int
     computed_at: dt.datetime
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class _Key:
+    """Where an answer is cached, and the scope counter (if any) it must still match."""
+
+    entry: str
+    scope: str | None
 
 
 class QueryBus:
@@ -262,46 +277,54 @@ class QueryBus:
         """Recompute a query and store the answer, whatever the cache holds."""
         spec = handler_for(query)
         snapshot = _snapshot(spec.projections)
-        return self._compute(spec, query, actor, snapshot, self._key(spec, query, actor, snapshot))
+        key = self._key(spec, query, actor, snapshot)
+        version = scope_version_at(key.scope) if key.scope is not None else None
+        if key.scope is not None and version is None:
+            return self._compute(spec, query, actor, snapshot, None, None)
+        return self._compute(spec, query, actor, snapshot, key.entry, version)
 
     def _answer(self, spec: QuerySpec, query: Query, actor: Actor, min_position: int) -> QueryResult:
         snapshot = _snapshot(spec.projections)
         policy = spec.cache
-        key = self._key(spec, query, actor, snapshot) if policy else None
-        entry = _cache_call("get", key) if key else None
+        if policy is None:
+            return self._compute(spec, query, actor, snapshot, None, None)
+        key = self._key(spec, query, actor, snapshot)
+        found = _cache_call("get_many", [k for k in (key.entry, key.scope) if k is not None]) or {}
+        version = None
+        if key.scope is not None:
+            version = str(found[key.scope]) if found.get(key.scope) is not None else scope_version_at(key.scope)
+            if version is None:  # the cache cannot say which version is current: do not cache
+                return self._compute(spec, query, actor, snapshot, None, None)
+        entry = found.get(key.entry)
         # An entry below min_position is never served for this request, however young it is.
-        if policy and key and isinstance(entry, _Entry) and entry.position >= min_position:
+        if isinstance(entry, _Entry) and entry.version == version and entry.position >= min_position:
             age = (self.clock() - entry.computed_at).total_seconds()
             if age <= policy.ttl + policy.stale_while_revalidate:
                 if age > policy.ttl:
-                    _schedule_refresh(query, actor, key, policy)
+                    _schedule_refresh(query, actor, key.entry, policy)
                 return QueryResult(data=entry.data, position=entry.position, cached=True,
                                    computed_at=entry.computed_at)
-        return self._compute(spec, query, actor, snapshot, key)
+        return self._compute(spec, query, actor, snapshot, key.entry, version)
 
     def _compute(self, spec: QuerySpec, query: Query, actor: Actor, snapshot: _Snapshot,
-                 key: str | None) -> QueryResult:
-        # The snapshot was read before the handler: the rows may be newer than it says, never older.
+                 key: str | None, version: str | None) -> QueryResult:
+        # The snapshot and the scope's version were read before the handler: the rows may be
+        # newer than they say, never older.
         now = self.clock()
         data = spec.handler(query, QueryContext(actor=actor, now=now))
         if key is not None and spec.cache is not None:
             timeout = spec.cache.ttl + spec.cache.stale_while_revalidate
-            _cache_call("set", key, _Entry(data, snapshot.position, now), timeout=timeout)
+            _cache_call("set", key, _Entry(data, snapshot.position, now, version), timeout=timeout)
         return QueryResult(data=data, position=snapshot.position, computed_at=now)
 
-    def _key(self, spec: QuerySpec, query: Query, actor: Actor, snapshot: _Snapshot) -> str | None:
-        """The cache key, or None when the scope's version is unknown (cache down: do not cache)."""
-        if spec.scope is not None:
-            version = scope_version(spec.scope(query, actor))
-            if version is None:
-                return None
-            freshness = f"scope={version}"
-        else:
-            freshness = f"positions={snapshot.positions}"
+    def _key(self, spec: QuerySpec, query: Query, actor: Actor, snapshot: _Snapshot) -> _Key:
+        """The entry's cache key and, for a scoped query, the key of the scope's version counter."""
+        scope = _scope_key(spec.scope(query, actor)) if spec.scope is not None else None
+        freshness = f"scope={scope}" if scope is not None else f"positions={snapshot.positions}"
         who = "system" if actor.is_system else f"user={actor.user_id},staff={actor.is_staff}"
         parts = [query.fingerprint(), who, f"generations={snapshot.generations}", freshness]
         digest = hashlib.sha256("|".join(parts).encode()).hexdigest()
-        return f"cqrs:query:{query.query_type}:{digest}"
+        return _Key(f"cqrs:query:{query.query_type}:{digest}", scope)
 
 
 def _snapshot(names: Sequence[str]) -> _Snapshot:
@@ -319,9 +342,22 @@ def _snapshot(names: Sequence[str]) -> _Snapshot:
     return _Snapshot(tuple(generations), tuple(positions))
 
 
-def _state_rows(names: Iterable[str]) -> dict[str, tuple[int, int, str]]:
-    rows = ProjectionState.objects.filter(name__in=list(names)).values_list("name", "generation", "position", "status")
-    return {name: (generation, position, status) for name, generation, position, status in rows}
+def _state_rows(names: Sequence[str]) -> dict[str, tuple[int, int, str]]:
+    """Generation, position and status of each named projection, in one statement.
+
+    Raw SQL: on a cached answer this is the only database work, and building the equivalent
+    queryset cost more than running it.
+    """
+    if not names:
+        return {}
+    quote = connection.ops.quote_name
+    meta = ProjectionState._meta
+    columns = ", ".join(quote(meta.get_field(f).column) for f in ("name", "generation", "position", "status"))
+    placeholders = ", ".join(["%s"] * len(names))
+    sql = f"SELECT {columns} FROM {quote(meta.db_table)} WHERE {quote(meta.get_field('name').column)} IN ({placeholders})"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(names))
+        return {name: (generation, position, status) for name, generation, position, status in cursor.fetchall()}
 
 
 def _schedule_refresh(query: Query, actor: Actor, key: str, policy: CachePolicy) -> None:

@@ -61,23 +61,27 @@ def append(
     *,
     now: dt.datetime | None = None,
     strict: bool = False,
+    savepoint: bool = True,
 ) -> list[RecordedEvent]:
     """Append events to a stream, all or none, if the stream is at ``expected_version``.
 
     ``expected_version`` is the stream's current version (0 for a new stream) or ``ANY_VERSION``.
     A mismatch raises ``ConcurrencyConflict`` (retryable: re-read and decide again), or
     ``WrongExpectedVersion`` with ``strict=True`` (the client's own precondition failed).
+    Inside a transaction the append is a savepoint, so a caller may go on after a conflict;
+    ``savepoint=False`` saves those round trips for a caller that rolls back its whole
+    transaction on any error (the command bus): after an error the transaction is unusable.
     """
     if not events:
         return []
     now = now or timezone.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         current = _current_version_taking_xid(stream_id)
         if expected_version != ANY_VERSION and current != expected_version:
             raise _version_error(stream_id, expected_version, current, strict)
         rows = [_row(stream_id, current + i, item, now) for i, item in enumerate(events, start=1)]
         try:
-            with transaction.atomic():
+            with transaction.atomic(savepoint=savepoint):
                 StoredEvent.objects.bulk_create(rows)
         except IntegrityError as exc:
             if "stream_version" not in str(exc) and "cqrs_event_stream_version_uniq" not in str(exc):

@@ -208,6 +208,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- CQRS core ----------------------------------------------------------------------------
 CQRS_SNAPSHOT_EVERY = env.int("CQRS_SNAPSHOT_EVERY", default=100)
+# Streams whose folded state each process keeps for its next command on them (0: always fold).
+CQRS_STATE_CACHE_SIZE = env.int("CQRS_STATE_CACHE_SIZE", default=10_000)
 CQRS_CONFLICT_RETRIES = env.int("CQRS_CONFLICT_RETRIES", default=5)
 # Longest a query with ``min_position`` waits for its projections before answering stale.
 CQRS_MIN_POSITION_WAIT = env.float("CQRS_MIN_POSITION_WAIT", default=2.0)

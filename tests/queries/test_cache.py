@@ -160,3 +160,46 @@ def test_a_cached_entry_below_min_position_is_not_served() -> None:
     wanted = query_bus.ask(query, actor=ALICE, min_position=position, timeout=0.1)
     assert wanted.cached is False and not wanted.stale
     assert wanted.data == Decimal("15") and wanted.position >= position > cached.position
+
+
+def test_a_cached_scoped_answer_costs_one_statement_and_one_cache_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.core.cache import cache
+
+    account = _funded_account("10")
+    query = GetScopedBalance(account_id=account)
+    query_bus.ask(query, actor=ALICE)
+    calls: list[str] = []
+    depth = [0]
+
+    def counted(op: str, real: Any) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if not depth[0]:  # locmem's get_many calls get: count what the bus asked for
+                calls.append(op)
+            depth[0] += 1
+            try:
+                return real(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+        return call
+
+    for op in ("get", "get_many", "set", "add", "incr"):
+        monkeypatch.setattr(cache, op, counted(op, getattr(cache, op)))
+    with CaptureQueriesContext(connection) as ctx:
+        answer = query_bus.ask(query, actor=ALICE)
+    assert answer.cached and answer.data == Decimal("10")
+    assert calls == ["get_many"]
+    assert len(ctx.captured_queries) == 1  # the projections' generations and positions
+
+
+def test_an_evicted_scope_counter_makes_the_old_entry_unreachable() -> None:
+    from django.core.cache import cache
+
+    account = _funded_account("10")
+    query = GetScopedBalance(account_id=account)
+    query_bus.ask(query, actor=ALICE)
+    deposit(account, "5")
+    run_projection(BALANCES)
+    cache.delete(f"cqrs:query-scope:test-account:{account}")  # evicted, instead of bumped
+    answer = query_bus.ask(query, actor=ALICE)
+    assert answer.cached is False and answer.data == Decimal("15")
+    assert query_bus.ask(query, actor=ALICE).cached

@@ -1,0 +1,72 @@
+"""Waking async projections after a command commits: one message per projection per burst, not per command.
+
+The event table is the outbox (DESIGN promise 5): a wake-up only says "look", and the beat sweep
+turns a lost one into a delay. Each async projection has a dirty mark in the cache
+(``projections._dirty_key``): a runner that has caught up deletes it and, when it was there,
+reads once more before it stops. So a mark that exists when a command looks, after its commit,
+is a promise that some runner will read again later, and so read that command's events. Who
+writes the mark publishes a wake-up right after; whoever finds a fresh mark publishes nothing.
+A burst of commands thus costs one cache read per command (all its projections in one
+``get_many``) and one broker message per projection while the worker is busy, instead of a
+cache write and a broker message per projection per command.
+
+A mark older than ``FRESH_SECONDS`` counts as absent and is written and published again: its
+message may have been lost (a purged queue, a broker restart) or its projection paused, and a
+duplicate wake-up only finds the runner busy. In eager mode (embedded, tests) the "message" is
+the run itself, so every command runs its projections as before.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from django.core.cache import cache
+
+from .events import RecordedEvent
+from .projections import ASYNC, _dirty_key, projections
+
+logger = logging.getLogger("ledgerline.projections")
+
+#: Age after which a dirty mark no longer stands for a pending wake-up.
+FRESH_SECONDS = 1.0
+#: Lifetime of a mark in the cache; longer than a runner's batch, so a busy runner still sees it.
+MARK_SECONDS = 60
+
+
+def wake_projections(recorded: Sequence[RecordedEvent]) -> None:
+    """Bus hook, after commit: wake each async projection of these events that no pending wake-up covers."""
+    from .tasks import run_projection_task
+
+    types = {r.event_type for r in recorded}
+    names = [p.name for p in projections() if p.mode == ASYNC and p.event_types & types]
+    if not names:
+        return
+    now = time.time()
+    if not run_projection_task.app.conf.task_always_eager:
+        marks = _marks(names)
+        names = [n for n in names if not _fresh(marks.get(_dirty_key(n)), now)]
+    if not names:
+        return
+    try:
+        cache.set_many({_dirty_key(n): now for n in names}, timeout=MARK_SECONDS)
+    except Exception:  # without the mark a busy runner may miss this wake-up: the sweep covers it
+        logger.warning("could not mark projections %s dirty", names, exc_info=True)
+    for name in names:
+        try:
+            run_projection_task.apply_async(args=[name])
+        except Exception:
+            logger.warning("could not wake projection %s; the beat sweep will catch up", name, exc_info=True)
+
+
+def _marks(names: Sequence[str]) -> dict[str, object]:
+    """The projections' dirty marks (one round trip); none when the cache cannot answer."""
+    try:
+        return cache.get_many([_dirty_key(n) for n in names])
+    except Exception:
+        return {}
+
+
+def _fresh(mark: object, now: float) -> bool:
+    """Whether a mark was written less than ``FRESH_SECONDS`` ago (older writers stored ``1``)."""
+    return isinstance(mark, (int, float)) and 0 <= now - mark < FRESH_SECONDS

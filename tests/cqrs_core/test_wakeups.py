@@ -1,0 +1,90 @@
+"""Coalesced wake-ups: a burst publishes once per projection, and a skipped wake-up never strands an event."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from django.core.cache import cache
+
+import cqrs_core.wakeups as wakeups
+from config.celery import app as celery_app
+from cqrs_core.models import ProjectionState
+from cqrs_core.projections import _dirty_key, run_projection
+from cqrs_core.store import head_position
+from cqrs_core.tasks import run_projection_task
+from tests.bus_app.models import LedgerEntry
+from tests.projections.conftest import BALANCES, LEDGER, deposit, open_account
+
+# Real commits: wake-ups are sent after commit.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
+    """Wake-ups go to a (recorded) broker instead of running inline; no mark is left from before."""
+    sent: Counter = Counter()
+    monkeypatch.setattr(run_projection_task, "apply_async", lambda args, **kwargs: sent.update(args))
+    monkeypatch.setattr(wakeups, "FRESH_SECONDS", 60.0)  # the test's pace must not decide
+    cache.delete_many([_dirty_key(BALANCES), _dirty_key(LEDGER)])
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = False
+    try:
+        yield sent
+    finally:
+        celery_app.conf.task_always_eager = before
+
+
+def _position(name: str) -> int:
+    return ProjectionState.objects.filter(name=name).values_list("position", flat=True).first() or 0
+
+
+def test_a_burst_of_commands_publishes_one_wakeup_per_projection(published: Counter) -> None:
+    account = open_account()
+    for amount in ("1", "2", "3", "4"):
+        deposit(account, amount)
+    assert published == {BALANCES: 1, LEDGER: 1}
+
+
+def test_a_skipped_wakeup_strands_no_event(published: Counter) -> None:
+    account = open_account()  # wakes BALANCES, whose message the "worker" below stands for
+    deposit(account, "1")     # wakes LEDGER
+    deposit(account, "2")     # both marks are fresh: nothing published
+    assert published == {BALANCES: 1, LEDGER: 1}
+    for name in (BALANCES, LEDGER):  # what the worker does for the two messages
+        run_projection(name)
+    head = head_position()
+    assert (_position(BALANCES), _position(LEDGER)) == (head, head)
+    assert sorted(LedgerEntry.objects.values_list("amount", flat=True)) == [1, 2]
+    deposit(account, "3")  # the runners took the marks: the next command wakes them again
+    assert published == {BALANCES: 2, LEDGER: 2}
+
+
+def test_a_mark_that_a_runner_never_took_is_published_again_once_old(published: Counter) -> None:
+    account = open_account()
+    deposit(account, "1")
+    cache.set(_dirty_key(LEDGER), time.time() - 120, timeout=60)  # its message was lost, say
+    cache.set(_dirty_key(BALANCES), 1, timeout=60)                # written by the old per-command hook
+    deposit(account, "2")
+    assert published == {BALANCES: 2, LEDGER: 2}
+
+
+def test_a_cache_that_cannot_answer_publishes_every_time(published: Counter, monkeypatch: pytest.MonkeyPatch) -> None:
+    def down(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(cache, "get_many", down)
+    monkeypatch.setattr(cache, "set_many", down)
+    account = open_account()
+    deposit(account, "1")
+    deposit(account, "2")
+    assert published == {BALANCES: 3, LEDGER: 2}
+
+
+def test_in_eager_mode_every_command_runs_its_projections() -> None:
+    account = open_account()
+    for amount in ("1", "2", "3"):
+        deposit(account, amount)
+        assert _position(LEDGER) == head_position()
+    assert LedgerEntry.objects.count() == 3

@@ -52,9 +52,6 @@ REBUILD_HEARTBEAT_TIMEOUT = 60
 #: How long one runner waits for a hole in the positions to resolve before it yields.
 GAP_WAIT_SECONDS = 0.5
 NOTIFY_CHANNEL = "cqrs_projection"
-#: Seconds a queued wake-up suppresses further ones (bounds the delay if its message is lost).
-WAKEUP_QUEUED_TTL = 1
-
 _replaying: contextvars.ContextVar[bool] = contextvars.ContextVar("replaying", default=False)
 
 
@@ -432,63 +429,6 @@ def _status_for_share(name: str) -> str:
         ensure_states()
         return _status_for_share(name)
     return row[0]
-
-
-def wake_projections(recorded: Sequence[RecordedEvent]) -> None:
-    """Bus hook, after commit: queue a run of each async projection the events concern.
-
-    The events are already safe in the store: a wake-up that cannot be sent is only a delay.
-    """
-    from .tasks import run_projection_task
-
-    types = {r.event_type for r in recorded}
-    for proj in projections():
-        if proj.mode != ASYNC or not proj.event_types & types:
-            continue
-        try:
-            cache.set(_dirty_key(proj.name), 1, timeout=60)
-        except Exception:  # without the mark a busy runner may miss this wake-up: the sweep covers it
-            logger.warning("could not mark projection %s dirty", proj.name, exc_info=True)
-        if not _claim_wakeup(proj.name):
-            continue
-        try:
-            run_projection_task.apply_async(args=[proj.name])
-        except Exception:
-            release_wakeup(proj.name)
-            logger.warning("could not wake projection %s; the beat sweep will catch up", proj.name, exc_info=True)
-
-
-def _queued_key(name: str) -> str:
-    return f"cqrs:projection-queued:{name}"
-
-
-def _claim_wakeup(name: str) -> bool:
-    """Whether to send a wake-up: not when one is queued and its run has not started yet.
-
-    That run starts after this commit and reads its events, so one queued run per projection
-    is enough; under load it saves a run (a transaction) per command. The mark expires after
-    ``WAKEUP_QUEUED_TTL`` in case its message is lost; eager tasks never queue, so never skip.
-    """
-    if _tasks_run_inline():
-        return True
-    try:
-        return bool(cache.add(_queued_key(name), 1, timeout=WAKEUP_QUEUED_TTL))
-    except Exception:  # without the cache, wake up every time, as before
-        return True
-
-
-def _tasks_run_inline() -> bool:
-    from .tasks import run_projection_task
-
-    return bool(run_projection_task.app.conf.task_always_eager)
-
-
-def release_wakeup(name: str) -> None:
-    """The queued run is starting (or was never sent): the next commit sends a new wake-up."""
-    try:
-        cache.delete(_queued_key(name))
-    except Exception:  # the mark expires on its own
-        logger.warning("could not clear the queued mark of projection %s", name, exc_info=True)
 
 
 # --- rebuilds -------------------------------------------------------------------------------

@@ -23,9 +23,8 @@ def execute_command(command_type: str, data: dict, user_id: int | None, is_staff
 @shared_task(name="cqrs_core.run_projection", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_projection_task(name: str) -> int:
     """Bring one projection up to date; duplicates are harmless (one runner holds the lock)."""
-    from .projections import release_wakeup, run_projection
+    from .projections import run_projection
 
-    release_wakeup(name)  # before reading: a commit from now on queues a run of its own
     return run_projection(name).applied
 
 

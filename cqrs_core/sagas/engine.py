@@ -26,7 +26,8 @@ from django.utils import timezone
 from ..commands import ResourceRequirements
 from ..errors import Conflict, NotFound
 from ..events import Event, EventMetadata, RecordedEvent
-from ..projections import is_replaying, wake_projections
+from ..projections import is_replaying
+from ..wakeups import wake_projections
 from ..serialization import to_json
 from ..store import NewEvent, append
 from . import events as ev

@@ -18,11 +18,12 @@ from urllib.parse import quote
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 
 from config.celery import app as celery_app
 from cqrs_core.models import ProjectionState
-from cqrs_core.projections import projections, rebuild, release_wakeup, sweep
+from cqrs_core.projections import _dirty_key, projections, rebuild, sweep
 from cqrs_core.store import append, head_position
 from cqrs_core.tasks import run_projection_task
 from tests.bus_app.events import AccountOpened, FundsDeposited
@@ -98,8 +99,8 @@ class Workers:
 def workers() -> Iterator[Workers]:
     assert celery_app.conf.task_always_eager is False, "wake-ups must go to the broker"
     celery_app.control.purge()
-    for projection in projections():  # a purged wake-up must not hold back the next ones
-        release_wakeup(projection.name)
+    # A purged wake-up's fresh dirty mark must not hold back the next ones (cqrs_core.wakeups).
+    cache.delete_many([_dirty_key(projection.name) for projection in projections()])
     pool = Workers()
     try:
         yield pool

@@ -200,6 +200,10 @@ class PrivateRabbitMQ:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
         self.proc = None
+        with contextlib.suppress(OSError, ValueError):  # the Erlang VM itself, should it have left the group
+            pid = int((self.dir / "pid").read_text().strip())
+            if f"RABBITMQ_NODENAME={self.node}".encode() in Path(f"/proc/{pid}/environ").read_bytes():
+                os.kill(pid, signal.SIGKILL)
 
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}//"

@@ -25,7 +25,8 @@ from kombu import Connection
 from django.conf import settings
 
 from .support import (
-    RABBITMQ_SERVER, PrivateRabbitMQ, PrivateRedis, Stack, VENV_BIN, base_env, missing_tools, temporary_root, wait_until,
+    RABBITMQ_SERVER, VENV_BIN, PrivateRabbitMQ, PrivateRedis, Stack, base_env, missing_tools, temporary_root,
+    wait_until,
 )
 
 pytestmark = [pytest.mark.services, pytest.mark.faults, pytest.mark.timeout(300),

@@ -102,7 +102,8 @@ def request_strategies(app: Stack) -> list[str]:
 
 
 def ended(pg: PrivatePostgres) -> int:
-    (n,) = pg.query("SELECT count(*) FROM cqrs_event WHERE event_type IN ('saga.SagaCompleted', 'saga.SagaCompensated')")[0]
+    (n,) = pg.query("SELECT count(*) FROM cqrs_event "
+                    "WHERE event_type IN ('saga.SagaCompleted', 'saga.SagaCompensated')")[0]
     return int(n)
 
 
@@ -126,7 +127,8 @@ def assert_every_effect_once(pg: PrivatePostgres, app: Stack, strategies: list[s
                         "WHERE event_type IN ('saga.StepCompleted', 'saga.CompensationCompleted', 'saga.SagaCompleted',"
                         " 'saga.SagaCompensated') GROUP BY 1, 2, 3")
     assert {count for *_, count in per_step} == {1}, per_step
-    executed = {saga for saga, kind, step, _ in per_step if kind == "saga.StepCompleted" and step == "execute_positions"}
+    executed = {saga for saga, kind, step, _ in per_step
+                if kind == "saga.StepCompleted" and step == "execute_positions"}
     assert len(executed) == STRATEGIES - 1, "all but the early end opened positions"
 
     opened = pg.query("SELECT data->>'strategy_id', data->>'protocol', count(*), sum((data->>'principal')::numeric) "
@@ -140,7 +142,8 @@ def assert_every_effect_once(pg: PrivatePostgres, app: Stack, strategies: list[s
     assert {count for *_, count in released} <= {1}, released
     for strategy, amount in zip(strategies, AMOUNTS, strict=True):
         (reserved,) = pg.query("SELECT COALESCE(sum((data->>'amount')::numeric), 0) FROM cqrs_event "
-                               "WHERE event_type = 'portfolio.FundsReserved' AND data->>'reservation_id' = %s", strategy)[0]
+                               "WHERE event_type = 'portfolio.FundsReserved' AND data->>'reservation_id' = %s",
+                               strategy)[0]
         (principal,) = pg.query("SELECT COALESCE(sum((data->>'principal')::numeric), 0) FROM cqrs_event "
                                 "WHERE event_type = 'yield_farming.YieldPositionOpened' AND data->>'strategy_id' = %s",
                                 strategy)[0]

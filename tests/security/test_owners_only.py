@@ -32,27 +32,20 @@ SIGNAL = {"pair": "BTC/USD", "side": "buy", "amount": "0.01", "price": "50000"}
 
 @dataclass(frozen=True)
 class Probe:
-    """One request of Alice's with Bob's ids in it; templates are filled from ``Victim.ids()``."""
+    """One request of Alice's with Bob's ids in it; path and query templates are filled from ``Victim.ids()``."""
 
     method: str
     path: str
     query: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    status: int = 404
 
     def send(self, client: APIClient, ids: dict[str, Any]) -> Any:
         path = self.path.format(**ids)
-        query = {k: v.format(**ids) for k, v in self.query.items()}
         if self.method == "GET":
-            return client.get(path, query, headers=self.headers)
-        body = json.loads(json.dumps(self.body or {}).replace('"{user_id}"', str(ids["user_id"])))
-        return client.generic(self.method, path + (f"?{_qs(query)}" if query else ""), json.dumps(body),
-                              content_type="application/json", headers=self.headers)
-
-
-def _qs(query: dict[str, str]) -> str:
-    return "&".join(f"{k}={v}" for k, v in query.items())
+            return client.get(path, {k: v.format(**ids) for k, v in self.query.items()}, headers=self.headers)
+        return client.generic(self.method, path, json.dumps(self.body or {}), content_type="application/json",
+                              headers=self.headers)
 
 
 def bobs(**query: str) -> dict[str, str]:
@@ -103,9 +96,9 @@ OWN_PORTFOLIO_COMMANDS: dict[tuple[str, str], dict[str, Any]] = {
 
 #: Operator commands: a plain user gets 403 whoever the target is.
 OPERATOR_ONLY: dict[tuple[str, str], Probe] = {
-    ("PUT", "/api/portfolio/{user_id}/risk-limits/"): Probe(
-        "PUT", "/api/portfolio/{user_id}/risk-limits/", body={"max_position_usd": "1"}, status=403),
-    ("PUT", "/api/yield/protocols/{slug}/"): Probe("PUT", "/api/yield/protocols/safe-a/", body={"apy": "6"}, status=403),
+    ("PUT", "/api/portfolio/{user_id}/risk-limits/"): Probe("PUT", "/api/portfolio/{user_id}/risk-limits/",
+                                                            body={"max_position_usd": "1"}),
+    ("PUT", "/api/yield/protocols/{slug}/"): Probe("PUT", "/api/yield/protocols/safe-a/", body={"apy": "6"}),
 }
 
 #: Operations with no owner: market data, the protocol catalogue, sign-in, health.
@@ -192,7 +185,8 @@ def test_bobs_idempotency_key_is_not_alices(victim: Victim, api: APIClient, bob_
                          headers={"Idempotency-Key": "shared-key"})
     assert first.status_code == 201
     bob_stream = StoredEvent.objects.filter(stream_id=f"portfolio-{victim.user_id}").count()
-    mine = api.post("/api/portfolio/deposits/", {"amount": "5"}, format="json", headers={"Idempotency-Key": "shared-key"})
+    mine = api.post("/api/portfolio/deposits/", {"amount": "5"}, format="json",
+                    headers={"Idempotency-Key": "shared-key"})
     assert mine.status_code == 201 and mine.get("Idempotent-Replayed") is None, mine.content
     assert mine.json()["position"] != first.json()["position"]
     assert StoredEvent.objects.filter(stream_id=f"portfolio-{victim.user_id}").count() == bob_stream

@@ -113,9 +113,20 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis transport: a task taken by a worker that is then SIGKILLed stays in Redis' "unacked" set;
+# a worker's periodic scan puts it back once it is older than ``visibility_timeout``, counted from
+# its delivery. Measured (tests/faults/test_redelivery.py, README "Failure behaviour"), seconds from
+# delivery to the second run: kombu defaults (300 s, scan every 10 x 10 s) ~300-400; 10 s with the
+# default scan 103 (the 100 s scan period dominates); 10 s / scan 1 s 10.9; 30 s / scan 5 s 32.9;
+# 60 s / scan 5 s 62.8. A task still running after ``visibility_timeout`` is handed to a second
+# worker as well: our acks_late tasks are idempotent (projection lock + checkpoint, saga lease +
+# deterministic command ids) and run for well under 30 s, and the long periodic ones are acked
+# early (config/celery.py), so a duplicate only wastes a little work. RabbitMQ ignores these:
+# it redelivers as soon as the dead worker's connection closes.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Longer than the longest task (a rebuild batch); redelivery of a task lost with its worker.
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=300),
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=30),
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=5),
+    "unacked_restore_throttle": 1,
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

@@ -32,6 +32,9 @@ VENV_BIN = Path(sys.executable).parent
 _PG_BINS = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
 PG_BIN = Path(_PG_BINS[-1]) if _PG_BINS else None
 REDIS_SERVER = shutil.which("redis-server")
+_SBIN_PATH = f"{os.environ.get('PATH', '')}:/usr/sbin:/usr/lib/rabbitmq/bin"
+RABBITMQ_SERVER = shutil.which("rabbitmq-server", path=_SBIN_PATH)
+RABBITMQCTL = shutil.which("rabbitmqctl", path=_SBIN_PATH)
 AS_POSTGRES = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
 
@@ -144,6 +147,68 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/{db}"
 
 
+class PrivateRabbitMQ:
+    """A RabbitMQ node of its own (name, AMQP and distribution ports, data and logs in ``root``).
+
+    The machine's ``/etc/rabbitmq`` files are replaced by empty ones here, so the shared node's name
+    and listener are not inherited; ``stop`` halts this node only (``rabbitmqctl -n <node> stop``).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "rabbitmq"
+        self.dir.mkdir()
+        self.port, self.dist_port = free_port(), free_port()
+        self.node = f"ledgerline-faults-{uuid.uuid4().hex[:8]}@localhost"
+        (self.dir / "rabbitmq.conf").write_text(f"listeners.tcp.1 = 127.0.0.1:{self.port}\nloopback_users = none\n")
+        (self.dir / "env.conf").write_text("")
+        (self.dir / "enabled_plugins").write_text("[].\n")
+        if os.geteuid() == 0:  # the server script drops to the rabbitmq user, which must own its files
+            os.chmod(root, 0o755)
+            for path in [self.dir, *self.dir.iterdir()]:
+                shutil.chown(path, "rabbitmq", "rabbitmq")
+        self.env = {**os.environ, "RABBITMQ_NODENAME": self.node, "RABBITMQ_NODE_PORT": str(self.port),
+                    "RABBITMQ_DIST_PORT": str(self.dist_port), "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
+                    "RABBITMQ_LOG_BASE": str(self.dir / "log"), "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq.conf"),
+                    "RABBITMQ_CONF_ENV_FILE": str(self.dir / "env.conf"), "RABBITMQ_PID_FILE": str(self.dir / "pid"),
+                    "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.dir / "enabled_plugins"),
+                    "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+                    "ERL_EPMD_ADDRESS": "127.0.0.1"}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        assert RABBITMQ_SERVER is not None
+        log = open(self.dir.parent / "rabbitmq.out", "ab")  # noqa: SIM115 - closed with the process's end
+        self.proc = subprocess.Popen([RABBITMQ_SERVER], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        # await_startup fails at once until the node has registered its name: asked again until it waits.
+        wait_until(lambda: self.ctl("await_startup", timeout=120), 120, f"rabbitmq node {self.node}", interval=0.5)
+
+    def ctl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        assert RABBITMQCTL is not None
+        return subprocess.run([RABBITMQCTL, "-n", self.node, *args], env=self.env, capture_output=True, text=True,
+                              check=True, timeout=timeout)
+
+    def stop(self) -> None:
+        """Halts the node (and only it); kills its process group if it does not go."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(subprocess.SubprocessError):
+            self.ctl("stop")
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.proc = None
+        with contextlib.suppress(OSError, ValueError):  # the Erlang VM itself, should it have left the group
+            pid = int((self.dir / "pid").read_text().strip())
+            if f"RABBITMQ_NODENAME={self.node}".encode() in Path(f"/proc/{pid}/environ").read_bytes():
+                os.kill(pid, signal.SIGKILL)
+
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+
 @dataclass
 class Reply:
     status: int
@@ -169,7 +234,7 @@ class Stack:
             raise AssertionError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
         return done.stdout
 
-    def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
+    def spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process's end
         proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -177,18 +242,29 @@ class Stack:
         return proc
 
     def serve(self, workers: int = 2) -> None:
-        self._spawn("gunicorn", [str(VENV_BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{self.port}",
+        self.spawn("gunicorn", [str(VENV_BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{self.port}",
                                  "--workers", str(workers), "--timeout", "60", "--graceful-timeout", "2"])
         wait_until(lambda: self.request("GET", "/health/live/", timeout=2).status == 200, 60, "gunicorn up")
 
-    def worker(self) -> subprocess.Popen[bytes]:
-        return self._spawn(f"worker-{uuid.uuid4().hex[:6]}", [
-            str(VENV_BIN / "celery"), "-A", "config", "worker", "-l", "warning", "--concurrency", "1",
+    def worker(self, concurrency: int = 1, loglevel: str = "warning") -> subprocess.Popen[bytes]:
+        """A ``celery worker`` in its own process group (``kill`` takes the parent and its pool together)."""
+        return self.spawn(f"worker-{uuid.uuid4().hex[:6]}", [
+            str(VENV_BIN / "celery"), "-A", "config", "worker", "-l", loglevel, "--concurrency", str(concurrency),
             "--pool", "prefork", "-n", f"fault-{uuid.uuid4().hex[:8]}@%h", "--without-gossip", "--without-mingle"])
 
-    def beat(self) -> subprocess.Popen[bytes]:
-        return self._spawn("beat", [str(VENV_BIN / "celery"), "-A", "config", "beat", "-l", "warning",
-                                    "--schedule", str(self.root / "beat-schedule")])
+    def beat(self, name: str = "beat") -> subprocess.Popen[bytes]:
+        return self.spawn(name, [str(VENV_BIN / "celery"), "-A", "config", "beat", "-l", "warning",
+                                  "--schedule", str(self.root / f"{name}-schedule")])
+
+    def kill(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL a process's whole group: a worker's parent and its pool children at once."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def logs(self, prefix: str) -> str:
+        """The combined output of the processes whose log name starts with ``prefix``."""
+        return "".join(p.read_text(errors="replace") for p in sorted(self.root.glob(f"{prefix}*.log")))
 
     def create_user(self, username: str = "faulty") -> str:
         script = ("from django.contrib.auth import get_user_model\n"
@@ -224,10 +300,8 @@ class Stack:
 
     def close(self) -> None:
         for proc in self.procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
+                self.kill(proc)
         self.procs.clear()
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
+from celery._state import _set_task_join_will_block
 
 from config.celery import app as celery_app
 from cqrs_core.commands import SYSTEM, Actor, CommandContext
@@ -42,6 +43,10 @@ def eager_wakeups(request: pytest.FixtureRequest) -> Iterator[None]:
     With a real broker configured (the services run) tasks would otherwise pile up in a queue
     with no worker to take them. Tests marked ``services`` talk to a real worker instead.
     """
+    # Celery keeps "joining would block" in a process-wide flag that eager apply_async sets and restores
+    # around each call; eager calls racing in threads (concurrency tests) can leave it set, and then every
+    # later EagerResult.get() raises "Never call result.get() within a task!". Start each test clean.
+    _set_task_join_will_block(False)
     if request.node.get_closest_marker("services") is not None:
         yield
         return

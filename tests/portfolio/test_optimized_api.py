@@ -56,7 +56,7 @@ def queued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
 def run_worker(queued: list[tuple[Any, ...]]) -> None:
     """Play the worker: run every captured task, as a worker would, then forget them."""
     for args in queued:
-        optimize_portfolio.apply(args=args).get()
+        optimize_portfolio.apply(args=args).get(disable_sync_subtasks=False)  # an eager result: never blocks
     queued.clear()
 
 

@@ -77,4 +77,4 @@ def latest_prices(run: Run) -> None:
     run.add(latency_figure(f"s3.market.latest_prices.{size}", "3",
                            f"market.snapshot() (latest prices; every trade and GetPortfolio), {run.candle_rows:,} candles",
                            latencies, count=len(latencies), seconds=sum(latencies) / 1000, unit="q/s",
-                           note="reads every candle row: cost grows with the table"))
+                           note="one index probe per pair: the cost does not grow with the table"))

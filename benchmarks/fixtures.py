@@ -26,7 +26,7 @@ from rest_framework.authtoken.models import Token
 from cqrs_core.bus import command_bus
 from cqrs_core.commands import Actor
 from market.pairs import PAIRS
-from market.queries import latest_prices
+from market.queries import latest_prices, prices_changed
 from portfolio.commands import DepositFunds
 from portfolio.events import FundsDeposited, PortfolioOpened
 from trading.events import TradeExecuted
@@ -85,7 +85,9 @@ def candles(count: int) -> int:
         """)
         cursor.execute("ANALYZE market_candle; ANALYZE market_pairhourbucket")
         cursor.execute("SELECT count(*) FROM market_pairhourbucket")
-        return int(cursor.fetchone()[0])
+        buckets = int(cursor.fetchone()[0])
+    prices_changed()  # the rows bypassed the projection: processes must not keep the old prices
+    return buckets
 
 
 # --- synthetic history -----------------------------------------------------------------------------

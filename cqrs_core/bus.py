@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from . import command_sql
 from .commands import MONEY_CONTEXT, SYSTEM, Actor, Command, CommandContext, Decision, HandlerSpec, handler_for
 from .errors import ConcurrencyConflict, DomainError, IdempotencyKeyReused, WrongExpectedVersion
 from .events import Event, EventMetadata, RecordedEvent
@@ -161,9 +162,13 @@ class CommandBus:
                            started: float) -> CommandResult:
         # The one idempotency check: under the stream's lock, so a concurrent duplicate waits for the
         # first to commit and then finds its record (a check before the lock would only add a query).
-        if _lock_stream_and_check_handled(stream, env.command_id):
-            raise _AlreadyHandled
-        state, version = state_cache.load(spec, stream)
+        fast = connection.vendor == "postgresql"
+        if fast:
+            state, version = state_cache.lock_and_load(spec, stream, env.command_id)
+        else:
+            if _lock_stream_and_check_handled(stream, env.command_id):
+                raise _AlreadyHandled
+            state, version = state_cache.load(spec, stream)
         if env.expected_version is not None and env.expected_version != version:
             raise WrongExpectedVersion(
                 f"stream {stream} is at version {version}, not {env.expected_version}",
@@ -175,9 +180,19 @@ class CommandBus:
         )
         with decimal.localcontext(MONEY_CONTEXT):
             events, data = _normalise(spec.handler(state, env.command, ctx))
-        # No savepoints: any error leaves this method and rolls the whole transaction back.
-        recorded = append(stream, [NewEvent(event=e, metadata=_metadata(env)) for e in events], version, now=ctx.now,
-                          savepoint=False)
+        new_events = [NewEvent(event=e, metadata=_metadata(env)) for e in events]
+        record = {"command_id": env.command_id, "command_type": env.command.command_type,
+                  "fingerprint": env.command.fingerprint(), "actor_id": env.actor.user_id, "data": data}
+        if fast and new_events:
+            # Events and record in one statement; the version was read under the lock just now.
+            try:
+                recorded = command_sql.append_and_record(stream, new_events, version, now=ctx.now, recorded_at=timezone.now(),
+                                                         record={**record, "stream_version": version + len(new_events)})
+            except command_sql.CommandIdTaken:  # the same id on another stream won the race; the rollback undoes ours
+                raise _AlreadyHandled from None
+        else:
+            # No savepoints: any error leaves this method and rolls the whole transaction back.
+            recorded = append(stream, new_events, version, now=ctx.now, savepoint=False)
         new_version = version + len(recorded)
         # Folded from the stored form (as a later load would decode it), not the handler's objects.
         new_state = spec.aggregate.fold(recorded, state) if spec.aggregate is not None and recorded else state
@@ -187,14 +202,15 @@ class CommandBus:
             events=tuple(recorded), position=recorded[-1].position if recorded else None,
             stream_version=new_version, data=data, elapsed_ms=(time.perf_counter() - started) * 1000,
         )
-        try:
-            CommandRecord.objects.create(
-                command_id=env.command_id, command_type=env.command.command_type,
-                fingerprint=env.command.fingerprint(), actor_id=env.actor.user_id, stream_id=stream,
-                result=result.to_record(),
-            )
-        except IntegrityError:  # the same id on another stream won the race; the rollback undoes ours
-            raise _AlreadyHandled from None
+        if not (fast and new_events):
+            try:
+                CommandRecord.objects.create(
+                    command_id=env.command_id, command_type=env.command.command_type,
+                    fingerprint=record["fingerprint"], actor_id=env.actor.user_id, stream_id=stream,
+                    result=result.to_record(),
+                )
+            except IntegrityError:  # the same id on another stream won the race; the rollback undoes ours
+                raise _AlreadyHandled from None
         for hook in self.in_transaction_hooks:
             hook(recorded)
         if recorded:
@@ -202,7 +218,6 @@ class CommandBus:
             if spec.aggregate is not None:
                 transaction.on_commit(lambda: state_cache.put(spec, stream, new_state, recorded[-1]))
         return result
-
 
     def _after_commit(self, recorded: Sequence[RecordedEvent]) -> None:
         """Run every after-commit hook; the command is already committed, so a hook's failure is only logged."""
@@ -285,6 +300,31 @@ class StateCache:
             self.discard(stream)
             return load(spec, stream)
         return aggregate.fold(events[1:], entry.state), events[-1].stream_version
+
+    def lock_and_load(self, spec: HandlerSpec, stream: str, command_id: UUID) -> tuple[Any, int]:
+        """PostgreSQL: lock the stream, check the command id and read the tail in one round trip.
+
+        Raises ``_AlreadyHandled`` when the command id has a record; otherwise like :meth:`load`.
+        """
+        aggregate = spec.aggregate
+        with self._lock:
+            entry = self._entries.get(stream)
+        usable = aggregate is not None and entry is not None and (entry.aggregate, entry.schema_version) == (
+            aggregate.name, aggregate.snapshot_version)
+        if aggregate is None:
+            from_version = None
+        else:
+            from_version = entry.version if usable else None
+        handled, events = command_sql.lock_and_read(stream, command_id, from_version)
+        if handled:
+            raise _AlreadyHandled
+        if aggregate is None:
+            return None, stream_version(stream)
+        if usable and events and events[0].stream_version == entry.version and events[0].metadata.event_id == entry.event_id:
+            return aggregate.fold(events[1:], entry.state), events[-1].stream_version
+        if usable:
+            self.discard(stream)
+        return load(spec, stream)
 
     def put(self, spec: HandlerSpec, stream: str, state: Any, last: RecordedEvent) -> None:
         """Remember ``state`` as the stream's state after ``last`` (called after commit)."""

@@ -9,12 +9,15 @@ from collections.abc import Iterable
 from cqrs_core.commands import MONEY_CONTEXT
 from cqrs_core.events import Event, RecordedEvent
 from cqrs_core.projections import projection
+from cqrs_core.queries import invalidate
 
 from .events import CandleData, CandlesRecorded
 from .models import Candle, PairHourBucket
 from .timeframes import floor_hour
 
 CANDLES = "market.candles"
+#: The scope of ``market.queries.latest_prices`` (defined here: the queries module imports this one).
+PRICES_SCOPE = "market.latest_prices"
 
 
 @projection(CANDLES, events=[CandlesRecorded], read_models=[PairHourBucket, Candle], batch_size=50)
@@ -22,6 +25,8 @@ def project_candles(event: Event, recorded: RecordedEvent) -> None:
     match event:
         case CandlesRecorded():
             fresh = _store_new_candles(event, recorded.position)
+            if fresh:
+                invalidate(PRICES_SCOPE)  # after the commit: every process's kept latest prices are stale
             with decimal.localcontext(MONEY_CONTEXT):  # volume x close needs more than 28 digits
                 fold_into_buckets(event.pair, fresh)
 

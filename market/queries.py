@@ -15,12 +15,12 @@ from typing import Any
 from django.db import connection
 from django.db.models import Max
 
-from cqrs_core.queries import CachePolicy, Query, QueryContext, query_handler
+from cqrs_core.queries import CachePolicy, Query, QueryContext, invalidate, query_handler, scope_version
 
 from .analytics import CoinStats, Hour, rank, summarise, window_start
 from .models import Candle, PairHourBucket
 from .pairs import PAIRS, Pair, get_pair, known_pairs, require_pair
-from .projections import CANDLES
+from .projections import CANDLES, PRICES_SCOPE
 
 QUOTE_PLACES = Decimal("0.00000001")
 
@@ -33,7 +33,39 @@ def latest_price(pair: str) -> Decimal | None:
     return Candle.objects.filter(pair=known.symbol).order_by("-open_time").values_list("close", flat=True).first()
 
 
+#: This process's last answer of :func:`latest_prices` and the scope version it was read at.
+_latest: tuple[str, dict[str, Decimal]] | None = None
+
+
 def latest_prices() -> dict[str, Decimal]:
+    """The latest close of every known pair that has a candle.
+
+    Every trade and every portfolio valuation asks, and prices move once a minute, so each process
+    keeps its last answer with the version of scope :data:`PRICES_SCOPE` it was read at (one cache
+    GET instead of a database round trip) and reads again once the scope moved. The version is
+    read before the rows, so an answer is never kept under a version newer than its data. The
+    projection bumps the scope after its transaction commits (``cqrs_core.queries.invalidate``);
+    without the cache (Redis down) every call reads the database.
+    """
+    global _latest
+    version = scope_version(PRICES_SCOPE)
+    kept = _latest
+    if version is not None and kept is not None and kept[0] == version:
+        return dict(kept[1])
+    prices = _read_latest_prices()
+    if version is not None:
+        _latest = (version, prices)
+    return dict(prices)
+
+
+def prices_changed() -> None:
+    """Tell every process that candle rows changed outside the projection (fixtures, repairs)."""
+    global _latest
+    _latest = None
+    invalidate(PRICES_SCOPE)
+
+
+def _read_latest_prices() -> dict[str, Decimal]:
     """The latest close of every known pair that has a candle, in one statement.
 
     One probe of index ``market_candle_pair_time`` per pair (``ORDER BY open_time DESC LIMIT 1``):

@@ -37,6 +37,14 @@ def actor() -> Actor:
 
 
 @pytest.fixture(autouse=True)
+def forget_kept_prices() -> None:
+    """Each process keeps its last latest prices under a cache version; tests roll the candle rows back."""
+    import market.queries
+
+    market.queries._latest = None
+
+
+@pytest.fixture(autouse=True)
 def eager_wakeups(request: pytest.FixtureRequest) -> Iterator[None]:
     """Celery tasks (wake-ups, refreshes, queued commands) run inline, except in real-worker tests.
 

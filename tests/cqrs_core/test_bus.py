@@ -81,15 +81,19 @@ def test_a_wrong_expected_version_is_a_failed_precondition_and_writes_nothing(ac
 
 def test_a_version_conflict_is_retried_with_fresh_state(actor: Actor, monkeypatch: pytest.MonkeyPatch) -> None:
     account_id = _open(actor)
-    real_append, calls = bus.append, []
+    calls = []
 
-    def conflict_once(*args, **kwargs):
-        calls.append(args)
-        if len(calls) == 1:
-            raise ConcurrencyConflict("simulated", stream_id=args[0])
-        return real_append(*args, **kwargs)
+    def conflict_once(real):
+        def append(*args, **kwargs):
+            calls.append(args)
+            if len(calls) == 1:
+                raise ConcurrencyConflict("simulated", stream_id=args[0])
+            return real(*args, **kwargs)
+        return append
 
-    monkeypatch.setattr(bus, "append", conflict_once)
+    # The ORM append (SQLite) and the one-statement append of the PostgreSQL path.
+    monkeypatch.setattr(bus, "append", conflict_once(bus.append))
+    monkeypatch.setattr(bus.command_sql, "append_and_record", conflict_once(bus.command_sql.append_and_record))
     result = command_bus.dispatch(DepositFactory(account_id=account_id), actor=actor)
     assert (len(calls), result.stream_version) == (2, 2)
     assert len(read_stream(_stream(account_id))) == 2

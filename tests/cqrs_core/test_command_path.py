@@ -105,16 +105,19 @@ def test_a_version_conflict_at_append_rolls_back_whole_and_retries(actor: Actor,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The bus appends without savepoints: a stale read must still leave no trace and be decided again."""
     account_id = _open(actor, deposits=2)
-    stream, real_load, loads = _stream(account_id), state_cache.load, []
+    stream, real_load, real_lock_and_load, loads = _stream(account_id), state_cache.load, state_cache.lock_and_load, []
 
-    def stale_first(spec, name):
+    def stale_first(spec, name, *, loaded=None):
         # The first read misses the stream's last commit, as a read racing another writer would.
         loads.append(1)
         if len(loads) == 1:
             return ACCOUNT.fold(read_stream(name)[:-1]), len(read_stream(name)) - 1
-        return real_load(spec, name)
+        return loaded if loaded is not None else real_load(spec, name)
 
-    monkeypatch.setattr(state_cache, "load", stale_first)
+    monkeypatch.setattr(state_cache, "load", stale_first)  # SQLite's path
+    # PostgreSQL's path: the lock and the handled check as usual, then the stale state.
+    monkeypatch.setattr(state_cache, "lock_and_load", lambda spec, name, command_id: stale_first(
+        spec, name, loaded=real_lock_and_load(spec, name, command_id)))
     result = command_bus.dispatch(Deposit(account_id=account_id, amount=Decimal("1.00")), actor=actor)
     monkeypatch.undo()
     assert (len(loads), result.stream_version) == (2, 4)

@@ -1,0 +1,140 @@
+"""The command bus's statements on PostgreSQL: one round trip to lock and read, one to write.
+
+The bus's unit of work (``bus.CommandBus._decide_and_append``) needs, in one transaction: the
+stream's lock, whether the command id is already handled, the events after the state it holds,
+a transaction id taken before positions are drawn (``store``'s gap-free reader relies on it),
+then the new events and the command's record. Through the ORM that is seven statements and a
+query compilation each; here it is two statements, written once:
+
+* ``lock_and_read``: ``pg_advisory_xact_lock`` and, in the same round trip but as a second
+  statement (so its READ COMMITTED snapshot is taken after the lock is held and sees the commit
+  it waited for), the handled check, ``pg_current_xact_id()`` and the stream's events from a
+  version on.
+* ``append_and_record``: the events and the command record in one ``INSERT`` with a
+  data-modifying CTE; the record's ``result`` gets the last event's position in the same
+  statement. The unique ``(stream_id, stream_version)`` constraint stays the arbiter: a writer
+  outside the bus that got there first makes it fail with ``ConcurrencyConflict``, and a
+  command id recorded meanwhile on another stream with ``CommandIdTaken``; either way the
+  caller's transaction is rolled back whole.
+
+Values are bound client-side (Django's psycopg backend uses ``ClientCursor``), which is what
+lets two statements travel in one ``execute``.
+https://www.psycopg.org/psycopg3/docs/advanced/cursors.html#client-side-binding-cursors
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+from django.db import IntegrityError, connection
+
+from .errors import ConcurrencyConflict
+from .events import EventMetadata, RecordedEvent
+from .store import NewEvent
+
+#: Stream versions start at 1; a ``from_version`` past any stream reads no events.
+NO_EVENTS = 2**62
+
+_EVENT_COLUMNS = ("position", "stream_id", "stream_version", "event_type", "schema_version", "data", "event_id",
+                  "command_id", "correlation_id", "causation_id", "actor_id", "metadata", "recorded_at")
+_SELECT_TAIL = (
+    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0));\n"
+    "SELECT h.handled, h.xid::text, " + ", ".join(f"e.{c}" for c in _EVENT_COLUMNS) + "\n"
+    "FROM (SELECT EXISTS (SELECT 1 FROM cqrs_command WHERE command_id = %s) AS handled,\n"
+    "             pg_current_xact_id() AS xid) AS h\n"
+    "LEFT JOIN cqrs_event AS e ON e.stream_id = %s AND e.stream_version >= %s\n"
+    "ORDER BY e.stream_version"
+)
+_INSERT_EVENTS = ("stream_id", "stream_version", "event_type", "schema_version", "data", "event_id", "command_id",
+                  "correlation_id", "causation_id", "actor_id", "metadata", "recorded_at")
+_EVENT_VALUES = "(%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s::jsonb, %s)"
+_INSERT_TEMPLATE = (
+    "WITH ev AS (INSERT INTO cqrs_event ({columns}) VALUES {values} RETURNING position, stream_version),\n"
+    "cmd AS (INSERT INTO cqrs_command (command_id, command_type, fingerprint, actor_id, stream_id, result, recorded_at)\n"
+    "        SELECT %s, %s, %s, %s, %s,\n"
+    "               jsonb_build_object('position', max(ev.position), 'stream_version', %s::bigint, 'data', %s::jsonb),\n"
+    "               %s FROM ev)\n"
+    "SELECT position FROM ev ORDER BY stream_version"
+)
+
+
+class CommandIdTaken(Exception):
+    """The command id was recorded by another transaction (on another stream) first."""
+
+
+def lock_and_read(stream_id: str, command_id: UUID, from_version: int | None) -> tuple[bool, list[RecordedEvent]]:
+    """Lock the stream; whether the command id is handled, and the stream's events from ``from_version`` on.
+
+    ``from_version=None`` reads no events (the caller loads from the snapshot). Either way the
+    transaction holds an xid when this returns.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_SELECT_TAIL, [stream_id, command_id, stream_id,
+                                      NO_EVENTS if from_version is None else from_version])
+        cursor.nextset()
+        rows = cursor.fetchall()
+    handled = bool(rows[0][0])
+    events = [_decode(row[2:]) for row in rows if row[2] is not None]
+    return handled, events
+
+
+def append_and_record(stream_id: str, events: Sequence[NewEvent], version: int, *, now: dt.datetime,
+                      record: Mapping[str, Any], recorded_at: dt.datetime) -> list[RecordedEvent]:
+    """Insert ``events`` at versions ``version + 1…`` and the command's record; the events as stored.
+
+    ``record`` holds the record's ``command_id``, ``command_type``, ``fingerprint``, ``actor_id``,
+    ``stream_version`` and ``data`` (its ``position`` is the last event's, filled in by the statement).
+    """
+    if not events:
+        raise ValueError("append_and_record needs at least one event")
+    rows = [_row(stream_id, version + i, item, now) for i, item in enumerate(events, start=1)]
+    sql = _INSERT_TEMPLATE.format(columns=", ".join(_INSERT_EVENTS), values=", ".join([_EVENT_VALUES] * len(rows)))
+    params: list[Any] = [value for row in rows for value in row]
+    params += [record["command_id"], record["command_type"], record["fingerprint"], record["actor_id"], stream_id,
+               record["stream_version"], json.dumps(record["data"]), recorded_at]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            positions = [position for (position,) in cursor.fetchall()]
+    except IntegrityError as exc:
+        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or str(exc)
+        if "cqrs_event_stream_version_uniq" in constraint:
+            raise ConcurrencyConflict(f"stream {stream_id} is not at version {version}", stream_id=stream_id,
+                                      expected_version=version, current_version=None) from exc
+        if "cqrs_command_pkey" in constraint:
+            raise CommandIdTaken from exc
+        raise
+    return [_recorded(stream_id, position, row, item)
+            for position, row, item in zip(positions, rows, events, strict=True)]
+
+
+def _row(stream_id: str, version: int, item: NewEvent, now: dt.datetime) -> tuple[Any, ...]:
+    event, meta = item.event, item.metadata
+    return (stream_id, version, event.event_type, event.schema_version, json.dumps(event.to_data()), meta.event_id,
+            meta.command_id, meta.correlation_id, meta.causation_id, meta.actor_id, json.dumps(meta.extra), now)
+
+
+def _recorded(stream_id: str, position: int, row: tuple[Any, ...], item: NewEvent) -> RecordedEvent:
+    # The data as the handler's event encodes it: what a later read decodes to (JSON round trip).
+    return RecordedEvent(position=position, stream_id=stream_id, stream_version=row[1], event_type=row[2],
+                         schema_version=row[3], data=json.loads(row[4]), metadata=item.metadata, recorded_at=row[11])
+
+
+def _decode(row: Sequence[Any]) -> RecordedEvent:
+    (position, stream_id, stream_version, event_type, schema_version, data, event_id, command_id, correlation_id,
+     causation_id, actor_id, metadata, recorded_at) = row
+    return RecordedEvent(
+        position=position, stream_id=stream_id, stream_version=stream_version, event_type=event_type,
+        schema_version=schema_version, data=_json(data),
+        metadata=EventMetadata(event_id=event_id, command_id=command_id, correlation_id=correlation_id,
+                               causation_id=causation_id, actor_id=actor_id, extra=_json(metadata) or {}),
+        recorded_at=recorded_at,
+    )
+
+
+def _json(value: Any) -> Any:
+    """jsonb as Django's backend hands it over: text to parse (its loader leaves decoding to JSONField)."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value

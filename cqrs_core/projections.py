@@ -51,6 +51,8 @@ Status = ProjectionState.Status
 REBUILD_HEARTBEAT_TIMEOUT = 60
 #: How long one runner waits for a hole in the positions to resolve before it yields.
 GAP_WAIT_SECONDS = 0.5
+#: How long a worker's runner keeps one projection before it hands the worker over (see ``run_projection``).
+SLICE_SECONDS = 0.25
 NOTIFY_CHANNEL = "cqrs_projection"
 _replaying: contextvars.ContextVar[bool] = contextvars.ContextVar("replaying", default=False)
 
@@ -172,6 +174,8 @@ class RunReport:
     position: int = 0
     status: str = Status.RUNNING
     busy: bool = False
+    #: Stopped at the end of its time slice with events still coming: the caller must wake it again.
+    yielded: bool = False
 
 
 @dataclass
@@ -186,15 +190,26 @@ class _BatchOutcome:
     caught_up: bool = False
 
 
-def run_projection(name: str, *, max_batches: int | None = None) -> RunReport:
-    """Apply pending events to one projection until caught up; safe to call from many workers."""
+def run_projection(name: str, *, max_batches: int | None = None, slice_seconds: float | None = None) -> RunReport:
+    """Apply pending events to one projection until caught up; safe to call from many workers.
+
+    With ``slice_seconds`` the runner stops after that long even if events keep coming, and says
+    so (``RunReport.yielded``): under steady load a runner never catches up, and a worker with
+    fewer processes than projections would otherwise keep the others' wake-ups waiting behind
+    it (seen as seconds of lag on ``trading.trades`` while ``portfolio.portfolios`` kept a
+    process). The Celery task queues itself again behind them.
+    """
     proj = get_projection(name)
     report = RunReport(name)
     gap_deadline: float | None = None
+    slice_end = None if slice_seconds is None else time.monotonic() + slice_seconds
     while max_batches is None or report.batches < max_batches:
         outcome = _run_batch(proj)
         _add(report, outcome)
         if outcome.busy or outcome.status != Status.RUNNING:
+            break
+        if (outcome.moved or outcome.waiting_on_gap) and slice_end is not None and time.monotonic() >= slice_end:
+            report.yielded = True
             break
         if outcome.moved:
             gap_deadline = None

@@ -23,9 +23,14 @@ def execute_command(command_type: str, data: dict, user_id: int | None, is_staff
 @shared_task(name="cqrs_core.run_projection", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_projection_task(name: str) -> int:
     """Bring one projection up to date; duplicates are harmless (one runner holds the lock)."""
-    from .projections import run_projection
+    from .projections import SLICE_SECONDS, run_projection
+    from .wakeups import wake_again
 
-    return run_projection(name).applied
+    eager = run_projection_task.app.conf.task_always_eager  # inline: no queue to go back to
+    report = run_projection(name, slice_seconds=None if eager else SLICE_SECONDS)
+    if report.yielded:
+        wake_again(name)
+    return report.applied
 
 
 @shared_task(name="cqrs_core.sweep_projections", ignore_result=True)

@@ -70,3 +70,20 @@ def _marks(names: Sequence[str]) -> dict[str, object]:
 def _fresh(mark: object, now: float) -> bool:
     """Whether a mark was written less than ``FRESH_SECONDS`` ago (older writers stored ``1``)."""
     return isinstance(mark, (int, float)) and 0 <= now - mark < FRESH_SECONDS
+
+
+def wake_again(name: str) -> None:
+    """A runner that used up its time slice queues itself behind the other projections' wake-ups.
+
+    It marks the projection dirty first (fresh), so the commands meanwhile publish nothing more.
+    """
+    from .tasks import run_projection_task
+
+    try:
+        cache.set(_dirty_key(name), time.time(), timeout=MARK_SECONDS)
+    except Exception:
+        logger.warning("could not mark projection %s dirty", name, exc_info=True)
+    try:
+        run_projection_task.apply_async(args=[name])
+    except Exception:
+        logger.warning("could not wake projection %s again; the beat sweep will catch up", name, exc_info=True)

@@ -208,7 +208,9 @@ def run_projection(name: str, *, max_batches: int | None = None, slice_seconds: 
         _add(report, outcome)
         if outcome.busy or outcome.status != Status.RUNNING:
             break
-        if (outcome.moved or outcome.waiting_on_gap) and slice_end is not None and time.monotonic() >= slice_end:
+        if outcome.moved and slice_end is not None and time.monotonic() >= slice_end:
+            # Only while it moves: a runner held at a hole stops as before (a long transaction must
+            # not turn into a loop of wake-ups that keeps the worker from everything else).
             report.yielded = True
             break
         if outcome.moved:

@@ -72,10 +72,18 @@ def _fresh(mark: object, now: float) -> bool:
     return isinstance(mark, (int, float)) and 0 <= now - mark < FRESH_SECONDS
 
 
-def wake_again(name: str) -> None:
-    """A runner that used up its time slice queues itself behind the other projections' wake-ups.
+#: Celery priority of a runner's own wake-up after its slice: the lowest, behind any other queued work
+#: (on Redis a lower number is served first, so wake-ups from commands and saga steps go before it;
+#: RabbitMQ queues here have no priorities, and there the wake-up simply joins the back of the queue).
+AGAIN_PRIORITY = 9
 
-    It marks the projection dirty first (fresh), so the commands meanwhile publish nothing more.
+
+def wake_again(name: str) -> None:
+    """A runner that used up its time slice queues itself behind the work already waiting.
+
+    It marks the projection dirty first (fresh), so the commands meanwhile publish nothing more;
+    once that mark is older than ``FRESH_SECONDS`` a command publishes an ordinary wake-up again,
+    so a crowded queue delays the runner by about that much, not more.
     """
     from .tasks import run_projection_task
 
@@ -84,6 +92,6 @@ def wake_again(name: str) -> None:
     except Exception:
         logger.warning("could not mark projection %s dirty", name, exc_info=True)
     try:
-        run_projection_task.apply_async(args=[name])
+        run_projection_task.apply_async(args=[name], priority=AGAIN_PRIORITY)
     except Exception:
         logger.warning("could not wake projection %s again; the beat sweep will catch up", name, exc_info=True)

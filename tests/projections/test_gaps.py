@@ -49,6 +49,10 @@ def test_the_runner_waits_for_a_held_position_then_applies_both_once(no_wakeups:
             state = ProjectionState.objects.get(name=LEDGER)
             assert state.position < result["held"], "the checkpoint passed an uncommitted position"
             assert report.applied == 0 and later not in ledger_counts_per_position()
+        # A worker's run with its slice over stops the same way, without asking to be woken again:
+        # a long transaction must not become a loop of self wake-ups that starves the other tasks.
+        sliced = run_projection(LEDGER, slice_seconds=0)
+        assert not sliced.yielded and sliced.applied == 0
     finally:
         release.set()
         thread.join(timeout=30)

@@ -6,6 +6,10 @@ the state, call the pure handler, append with the expected version and record th
 the command id, all in one transaction). A version conflict re-loads and re-decides up to
 ``CQRS_CONFLICT_RETRIES`` times.
 
+On PostgreSQL the unit of work is two statements (``command_sql``): the lock, the handled check,
+the transaction id and the stream's tail in one round trip, the events and the record in one
+``INSERT``; elsewhere the same steps go through the ORM one by one.
+
 Loading reuses the state this process folded when it last committed on the stream (an LRU of
 ``CQRS_STATE_CACHE_SIZE`` streams, see :class:`StateCache`) and reads only the events after it;
 otherwise it folds from the latest snapshot. Either way the stored events decide.

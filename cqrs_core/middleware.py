@@ -5,7 +5,10 @@ import re
 from collections.abc import Callable
 from uuid import UUID, uuid4, uuid5
 
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import SimpleLazyObject, empty
 
 from .bus import current_correlation_id
 from .logs import current_request_id
@@ -57,3 +60,20 @@ class RequestContextMiddleware:
         response[REQUEST_ID_HEADER] = request_id
         response[CORRELATION_ID_HEADER] = str(correlation_id)
         return response
+
+
+class LazyMessageMiddleware(MessageMiddleware):
+    """Django's messages, with the storage made on first use: API requests never touch it.
+
+    Django builds the cookie and session storages (and a cookie signer) for every request.
+    A storage nobody used has nothing to store or clear, so its response is left alone.
+    """
+
+    def process_request(self, request: HttpRequest) -> None:
+        request._messages = SimpleLazyObject(lambda: default_storage(request))  # type: ignore[attr-defined]
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        messages = getattr(request, "_messages", None)
+        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:  # type: ignore[attr-defined]
+            return response
+        return super().process_response(request, response)  # type: ignore[no-any-return]

@@ -114,16 +114,15 @@ def _write_set_based(changes: BatchChanges) -> None:
     with connection.cursor() as cursor:
         required = [u for u, c in opened.items() if c.must_exist]
         if required:
-            cursor.execute(_EXISTING, [required])
+            cursor.execute(_EXISTING, [_array(required)])
             _missing(required, (row[0] for row in cursor.fetchall()))
         if added:
-            cursor.execute(_ADD, [list(added), *_columns(added.values(), PORTFOLIO_SUMS),
-                                  [c.limits_set for c in added.values()],
-                                  *_columns(added.values(), ("max_position_usd", "version", "position"))])
+            cursor.execute(_ADD, [_array(added), *_columns(added.values(), (*PORTFOLIO_SUMS, "limits_set",
+                                                                             "max_position_usd", "version", "position"))])
             _missing(added, (row[0] for row in cursor.fetchall()))
         if opened:
-            cursor.execute(_OPEN, [list(opened), *_columns(opened.values(), PORTFOLIO_SUMS),
-                                   *_columns(opened.values(), ("max_position_usd", "version", "position"))])
+            cursor.execute(_OPEN, [_array(opened), *_columns(opened.values(), (*PORTFOLIO_SUMS, "max_position_usd",
+                                                                               "version", "position"))])
         if changes.positions:
             _write_positions(cursor, changes.positions)
 
@@ -137,16 +136,30 @@ def _write_positions(cursor: CursorWrapper, positions: dict[tuple[int, str], Pos
         cursor.execute(_NEW_POSITIONS, _position_params(new, positions))
 
 
-def _position_params(keys: list[tuple[int, str]], positions: dict[tuple[int, str], PositionChange]) -> list[list]:
+def _position_params(keys: list[tuple[int, str]], positions: dict[tuple[int, str], PositionChange]) -> list[str]:
     changes = [positions[key] for key in keys]
-    return [[k[0] for k in keys], [k[1] for k in keys],
+    return [_array([k[0] for k in keys]), _text_array([k[1] for k in keys]),
             *_columns(changes, ("quantity", "average_cost", "realised_pnl"))]
 
 
-def _columns(rows: Iterable[object], names: Iterable[str]) -> list[list]:
-    """One list per attribute name: the array parameters of an ``unnest``."""
+def _columns(rows: Iterable[object], names: Iterable[str]) -> list[str]:
+    """One array literal per attribute name: the parameters of an ``unnest``."""
     rows = list(rows)
-    return [[getattr(row, name) for row in rows] for name in names]
+    return [_array([getattr(row, name) for row in rows]) for name in names]
+
+
+def _array(values: Iterable[Decimal | int | bool | None]) -> str:
+    """A PostgreSQL array literal of numbers or booleans (``{1.5,NULL,t}``), cast by the statement.
+
+    Written here rather than adapted by psycopg, whose list dumper spends more than the statement
+    on a few thousand values. https://www.postgresql.org/docs/current/arrays.html#ARRAYS-IO
+    """
+    return "{" + ",".join("NULL" if v is None else ("t" if v else "f") if type(v) is bool else str(v)
+                          for v in values) + "}"
+
+
+def _text_array(values: Iterable[str]) -> str:
+    return "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
 
 
 # --- elsewhere: rows read, changed in Python, written in bulk ---------------------------------------

@@ -1,11 +1,14 @@
 """Celery tasks of the core, each one call deep."""
 from __future__ import annotations
 
+import logging
 from uuid import UUID
 
 from celery import shared_task
 
 from .commands import Actor, command_from_data
+
+logger = logging.getLogger("ledgerline.projections")
 
 
 @shared_task(name="cqrs_core.execute_command", acks_late=True, reject_on_worker_lost=True)
@@ -22,10 +25,23 @@ def execute_command(command_type: str, data: dict, user_id: int | None, is_staff
 
 @shared_task(name="cqrs_core.run_projection", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def run_projection_task(name: str) -> int:
-    """Bring one projection up to date; duplicates are harmless (one runner holds the lock)."""
-    from .projections import run_projection
+    """Bring one projection up to date; duplicates are harmless (one runner holds the lock).
 
-    return run_projection(name).applied
+    A run that is still busy after ``RUN_SLICE_SECONDS`` queues its own wake-up and returns, so
+    one projection under steady load never keeps a worker process from the others' wake-ups.
+    In eager mode (no queue to go to the back of) it runs until caught up.
+    """
+    from .projections import RUN_SLICE_SECONDS, run_projection
+
+    if run_projection_task.app.conf.task_always_eager:
+        return run_projection(name).applied
+    report = run_projection(name, max_seconds=RUN_SLICE_SECONDS)
+    if report.yielded:
+        try:
+            run_projection_task.apply_async(args=[name])
+        except Exception:  # a lost wake-up only delays: the beat sweep catches up
+            logger.warning("could not wake projection %s again; the beat sweep will catch up", name, exc_info=True)
+    return report.applied
 
 
 @shared_task(name="cqrs_core.sweep_projections", ignore_result=True)

@@ -44,7 +44,7 @@ def fold_batch(batch: Sequence[RecordedEvent]) -> BatchChanges:
     with decimal.localcontext(MONEY_CONTEXT):
         for recorded in batch:
             event = recorded.event
-            if type(event) is PortfolioOpened:
+            if isinstance(event, PortfolioOpened):
                 prior = portfolios.get(event.user_id)
                 change = portfolios[event.user_id] = PortfolioChange(
                     opened=True, must_exist=prior is not None and prior.must_exist)

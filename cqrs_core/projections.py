@@ -52,12 +52,12 @@ REBUILD_HEARTBEAT_TIMEOUT = 60
 #: How long one runner waits for a hole in the positions to resolve before it yields.
 GAP_WAIT_SECONDS = 0.5
 #: How long a worker's runner keeps one projection before it hands the worker over (see ``run_projection``).
-SLICE_SECONDS = 0.25
+SLICE_SECONDS = 0.1
 #: Within a slice, after a batch that found fewer than ``TRICKLE_EVENTS`` new events, the runner waits
 #: this long before it reads again, so the next batch carries more: under a steady trickle of
 #: commands a runner that read again at once spent a transaction, a lock, a read and a checkpoint
 #: write on every one or two events (measured: several ms of worker CPU per command).
-TRICKLE_PAUSE_SECONDS = 0.05
+TRICKLE_PAUSE_SECONDS = 0.02
 TRICKLE_EVENTS = 20
 NOTIFY_CHANNEL = "cqrs_projection"
 _replaying: contextvars.ContextVar[bool] = contextvars.ContextVar("replaying", default=False)

@@ -1,12 +1,13 @@
 """Projections ``portfolio.portfolios`` (cash, limits and positions per user) and ``portfolio.rebalances``."""
 from __future__ import annotations
 
+import decimal
 from collections.abc import Sequence
-from decimal import Decimal
 
+from cqrs_core.commands import MONEY_CONTEXT
 from cqrs_core.events import Event, RecordedEvent
 from cqrs_core.projections import projection
-from cqrs_core.queries import invalidate
+from cqrs_core.queries import invalidate_many
 from cqrs_core.sagas import events as saga_events
 from cqrs_core.sagas import saga_id_for_event
 from trading.events import BUY, TradeExecuted
@@ -17,7 +18,14 @@ from .events import (
     ReservationReleased, RiskLimitsSet,
 )
 from .models import Portfolio, Position, Rebalance, RebalanceTimelineEntry
+from .portfolio_rows import BatchChanges, PortfolioChange, PositionChange, write_changes
 from .rebalance_saga import RebalanceSaga, parse_client_trade_id
+
+
+#: Positions per batch: a batch's events on one portfolio are folded into one row write, so a
+#: catch-up or rebuild writes fewer rows per event with bigger batches (5,000: about 8 µs per event
+#: against 20 µs at 2,000 on the 1M-event bench store); memory stays bounded by the batch.
+PORTFOLIOS_BATCH_SIZE = 5000
 
 
 def portfolio_scope(user_id: int) -> str:
@@ -25,92 +33,66 @@ def portfolio_scope(user_id: int) -> str:
     return f"portfolio:{user_id}"
 
 
-class _PortfolioRows:
-    """The portfolio and position rows of a batch: read in one query each, changed in memory, written in bulk."""
+def fold_batch(batch: Sequence[RecordedEvent]) -> BatchChanges:
+    """Each touched portfolio and position once, with the effect of the batch's events in order.
 
-    PORTFOLIO_FIELDS = ("cash", "realised_pnl", "fees_paid", "max_position_usd", "reserved", "yield_principal",
-                        "version", "position")
-    POSITION_FIELDS = ("quantity", "average_cost", "realised_pnl")
+    Sums are exact (``MONEY_CONTEXT``), so adding them to the rows gives what adding the events
+    one by one gives.
+    """
+    changes = BatchChanges()
+    portfolios = changes.portfolios
+    with decimal.localcontext(MONEY_CONTEXT):
+        for recorded in batch:
+            event = recorded.event
+            if isinstance(event, PortfolioOpened):
+                prior = portfolios.get(event.user_id)
+                change = portfolios[event.user_id] = PortfolioChange(
+                    opened=True, must_exist=prior is not None and prior.must_exist)
+            else:
+                change = portfolios.get(event.user_id) or portfolios.setdefault(event.user_id, PortfolioChange())
+                _fold_event(change, changes, event)
+            change.version, change.position = recorded.stream_version, recorded.position
+    return changes
 
-    def __init__(self, events: Sequence[Event]) -> None:
-        traders = {e.user_id for e in events if isinstance(e, TradeExecuted)}
-        self.portfolios = Portfolio.objects.in_bulk({e.user_id for e in events})
-        self.positions = {(p.portfolio_id, p.asset): p for p in Position.objects.filter(portfolio_id__in=traders)}
-        self.changed: dict[int, Portfolio] = {}
-        self.changed_positions: dict[tuple[int, str], Position] = {}
 
-    def portfolio(self, user_id: int) -> Portfolio:
-        try:
-            row = self.portfolios[user_id]
-        except KeyError:
-            raise Portfolio.DoesNotExist(f"no portfolio for user {user_id}") from None
-        self.changed[user_id] = row
-        return row
-
-    def open(self, user_id: int) -> Portfolio:
-        """A fresh row, as ``Portfolio(user_id=...).save()`` would write it (over an existing one too)."""
-        self.portfolios[user_id] = Portfolio(user_id=user_id)
-        return self.portfolio(user_id)
-
-    def position(self, user_id: int, asset: str) -> Position:
-        key = (user_id, asset)
-        if key not in self.positions:
-            self.positions[key] = Position(portfolio_id=user_id, asset=asset, quantity=Decimal(0),
-                                           average_cost=Decimal(0))
-        self.changed_positions[key] = self.positions[key]
-        return self.positions[key]
-
-    def save(self) -> None:
-        """Upsert the changed rows (one statement per model) and invalidate each portfolio's scope once."""
-        Portfolio.objects.bulk_create(self.changed.values(), update_conflicts=True, unique_fields=["user_id"],
-                                      update_fields=self.PORTFOLIO_FIELDS)
-        positions = list(self.changed_positions.values())
-        Position.objects.bulk_create([p for p in positions if p.pk is None])
-        # Existing rows keep their id: an upsert on the id is a bulk UPDATE without CASE chains.
-        Position.objects.bulk_create([p for p in positions if p.pk is not None], update_conflicts=True,
-                                     unique_fields=["id"], update_fields=self.POSITION_FIELDS)
-        for user_id in self.changed:
-            invalidate(portfolio_scope(user_id))
+def _fold_event(change: PortfolioChange, changes: BatchChanges, event: Event) -> None:
+    match event:
+        case FundsDeposited():
+            change.cash += event.amount
+        case FundsWithdrawn():
+            change.cash -= event.amount
+        case RiskLimitsSet():
+            change.limits_set, change.max_position_usd = True, event.max_position_usd
+        case TradeExecuted():
+            key = (event.user_id, event.asset)
+            position = changes.positions.get(key) or changes.positions.setdefault(key, PositionChange())
+            _apply_trade(change, position, event)
+        case FundsReserved() | ReservationReleased() | YieldPositionOpened() | YieldPositionClosed():
+            _apply_yield(change, event)
+        case _:
+            raise TypeError(f"portfolio.portfolios does not apply {type(event).__name__}")
 
 
 def apply_portfolios(batch: Sequence[RecordedEvent]) -> None:
-    """``portfolio.portfolios`` for a batch of events: the rows each event changes, in order, then written once."""
-    rows = _PortfolioRows([recorded.event for recorded in batch])
-    for recorded in batch:
-        event = recorded.event
-        match event:
-            case PortfolioOpened():
-                row = rows.open(event.user_id)
-            case FundsDeposited():
-                row = rows.portfolio(event.user_id)
-                row.cash += event.amount
-            case FundsWithdrawn():
-                row = rows.portfolio(event.user_id)
-                row.cash -= event.amount
-            case RiskLimitsSet():
-                row = rows.portfolio(event.user_id)
-                row.max_position_usd = event.max_position_usd
-            case TradeExecuted():
-                row = rows.portfolio(event.user_id)
-                _apply_trade(row, rows.position(event.user_id, event.asset), event)
-            case FundsReserved() | ReservationReleased() | YieldPositionOpened() | YieldPositionClosed():
-                row = rows.portfolio(event.user_id)
-                _apply_yield(row, event)
-            case _:
-                continue
-        row.version, row.position = recorded.stream_version, recorded.position
-    rows.save()
+    """``portfolio.portfolios`` for a batch: fold it per row, write each touched row once, invalidate once.
+
+    Raises ``Portfolio.DoesNotExist`` (before writing positions) when an event needs a portfolio
+    that was never opened; the runner then isolates that event.
+    """
+    changes = fold_batch(batch)
+    write_changes(changes)
+    invalidate_many(portfolio_scope(user_id) for user_id in changes.portfolios)
 
 
 @projection("portfolio.portfolios", events=[PortfolioOpened, FundsDeposited, FundsWithdrawn, RiskLimitsSet,
                                             TradeExecuted, FundsReserved, ReservationReleased, YieldPositionOpened,
                                             YieldPositionClosed], read_models=[Portfolio, Position],
-            batch=apply_portfolios)
+            batch=apply_portfolios, batch_size=PORTFOLIOS_BATCH_SIZE)
 def project_portfolios(event: Event, recorded: RecordedEvent) -> None:
     apply_portfolios([recorded])
 
 
-def _apply_trade(row: Portfolio, position: Position, event: TradeExecuted) -> None:
+def _apply_trade(row: PortfolioChange, position: PositionChange, event: TradeExecuted) -> None:
     """Cash, fees and the position, with the average cost and realised P&L the event fixed."""
     sign = 1 if event.side == BUY else -1
     row.cash += -sign * event.notional - event.fee
@@ -121,7 +103,7 @@ def _apply_trade(row: Portfolio, position: Position, event: TradeExecuted) -> No
     position.realised_pnl += event.realised_pnl
 
 
-def _apply_yield(row: Portfolio, event: Event) -> None:
+def _apply_yield(row: PortfolioChange, event: Event) -> None:
     """Cash moving to ``reserved``, from there to ``yield_principal`` or back, as the aggregate does."""
     match event:
         case FundsReserved():

@@ -88,3 +88,37 @@ def test_in_eager_mode_every_command_runs_its_projections() -> None:
         deposit(account, amount)
         assert _position(LEDGER) == head_position()
     assert LedgerEntry.objects.count() == 3
+
+
+# --- a worker's run is bounded in time -----------------------------------------------------------
+def test_a_run_past_its_time_slice_queues_its_own_wakeup_and_strands_no_event(
+    published: Counter, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under steady load a run never ends by itself: past its slice it hands over to a fresh wake-up."""
+    import cqrs_core.projections as projections
+
+    account = open_account()
+    for amount in range(1, 61):  # the ledger reads 50 positions a batch: two batches to go
+        deposit(account, str(amount))
+    monkeypatch.setattr(projections, "SLICE_SECONDS", 0.0)
+    head, runs, deadline = head_position(), 0, time.monotonic() + 30
+    while _position(LEDGER) < head and time.monotonic() < deadline:
+        published.clear()
+        run_projection_task(LEDGER)
+        runs += 1
+        assert published == {LEDGER: 1}, "a run that was behind woke the projection again before it returned"
+
+    assert runs >= 2, "one batch (50 positions) per run"
+    assert _position(LEDGER) == head
+    assert LedgerEntry.objects.count() == 60
+
+
+def test_a_run_caught_up_with_no_dirty_mark_at_the_end_of_its_slice_is_done(published: Counter) -> None:
+    account = open_account()
+    deposit(account, "1")
+    run_projection(LEDGER)
+    cache.delete(_dirty_key(LEDGER))
+
+    report = run_projection(LEDGER, slice_seconds=0.0)
+
+    assert report.batches == 1 and not report.yielded

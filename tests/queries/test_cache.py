@@ -150,6 +150,23 @@ def test_a_scoped_answer_survives_other_events_until_its_scope_is_invalidated() 
     assert query_bus.ask(GetScopedBalance(account_id=other), actor=ALICE).data == Decimal("1")
 
 
+def test_invalidating_many_scopes_at_once_invalidates_each_of_them_on_commit_and_no_other() -> None:
+    from django.core.cache import cache
+
+    from cqrs_core.queries import _scope_key, invalidate_many
+
+    accounts = [_funded_account("10"), _funded_account("20"), _funded_account("30")]
+    queries = [GetScopedBalance(account_id=account) for account in accounts]
+    for query in queries:
+        query_bus.ask(query, actor=ALICE)
+    never_read = f"test-account:{UUID(int=7)}"  # a scope with no counter yet
+    with transaction.atomic():
+        invalidate_many([f"test-account:{accounts[0]}", f"test-account:{accounts[1]}", never_read])
+        assert all(query_bus.ask(query, actor=ALICE).cached for query in queries)  # not before the commit
+    assert [query_bus.ask(query, actor=ALICE).cached for query in queries] == [False, False, True]
+    assert int(cache.get(_scope_key(never_read))) > 10**18, "a missing counter starts at the clock, not at 0"
+
+
 def test_a_cached_entry_below_min_position_is_not_served() -> None:
     account = _funded_account("10")
     query = GetScopedBalance(account_id=account)

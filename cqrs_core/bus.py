@@ -166,8 +166,7 @@ class CommandBus:
                            started: float) -> CommandResult:
         # The one idempotency check: under the stream's lock, so a concurrent duplicate waits for the
         # first to commit and then finds its record (a check before the lock would only add a query).
-        fast = connection.vendor == "postgresql"
-        if fast:
+        if connection.vendor == "postgresql":
             state, version = state_cache.lock_and_load(spec, stream, env.command_id)
         else:
             if _lock_stream_and_check_handled(stream, env.command_id):
@@ -185,18 +184,7 @@ class CommandBus:
         with decimal.localcontext(MONEY_CONTEXT):
             events, data = _normalise(spec.handler(state, env.command, ctx))
         new_events = [NewEvent(event=e, metadata=_metadata(env)) for e in events]
-        record = {"command_id": env.command_id, "command_type": env.command.command_type,
-                  "fingerprint": env.command.fingerprint(), "actor_id": env.actor.user_id, "data": data}
-        if fast and new_events:
-            # Events and record in one statement; the version was read under the lock just now.
-            try:
-                recorded = command_sql.append_and_record(stream, new_events, version, now=ctx.now, recorded_at=timezone.now(),
-                                                         record={**record, "stream_version": version + len(new_events)})
-            except command_sql.CommandIdTaken:  # the same id on another stream won the race; the rollback undoes ours
-                raise _AlreadyHandled from None
-        else:
-            # No savepoints: any error leaves this method and rolls the whole transaction back.
-            recorded = append(stream, new_events, version, now=ctx.now, savepoint=False)
+        recorded = _store(stream, env, new_events, version, now=ctx.now, data=data)
         new_version = version + len(recorded)
         # Folded from the stored form (as a later load would decode it), not the handler's objects.
         new_state = spec.aggregate.fold(recorded, state) if spec.aggregate is not None and recorded else state
@@ -206,15 +194,6 @@ class CommandBus:
             events=tuple(recorded), position=recorded[-1].position if recorded else None,
             stream_version=new_version, data=data, elapsed_ms=(time.perf_counter() - started) * 1000,
         )
-        if not (fast and new_events):
-            try:
-                CommandRecord.objects.create(
-                    command_id=env.command_id, command_type=env.command.command_type,
-                    fingerprint=record["fingerprint"], actor_id=env.actor.user_id, stream_id=stream,
-                    result=result.to_record(),
-                )
-            except IntegrityError:  # the same id on another stream won the race; the rollback undoes ours
-                raise _AlreadyHandled from None
         for hook in self.in_transaction_hooks:
             hook(recorded)
         if recorded:
@@ -231,6 +210,33 @@ class CommandBus:
             except Exception:
                 logger.exception("after-commit hook %s failed at position %s", getattr(hook, "__name__", hook),
                                  recorded[-1].position)
+
+
+def _store(stream: str, env: Envelope, new_events: Sequence[NewEvent], version: int, *, now: Any,
+           data: Mapping[str, Any]) -> list[RecordedEvent]:
+    """Append the events at ``version + 1…`` and record the command's outcome; the events as stored.
+
+    On PostgreSQL with events, one statement (``command_sql``); otherwise the ORM append (no
+    savepoints: any error rolls the whole transaction back) and then the record. A command id
+    recorded meanwhile on another stream raises ``_AlreadyHandled`` (the rollback undoes ours).
+    """
+    record = {"command_id": env.command_id, "command_type": env.command.command_type,
+              "fingerprint": env.command.fingerprint(), "actor_id": env.actor.user_id}
+    new_version = version + len(new_events)
+    if connection.vendor == "postgresql" and new_events:
+        try:
+            return command_sql.append_and_record(stream, new_events, version, now=now, recorded_at=timezone.now(),
+                                                 record={**record, "stream_version": new_version, "data": data})
+        except command_sql.CommandIdTaken:
+            raise _AlreadyHandled from None
+    recorded = append(stream, new_events, version, now=now, savepoint=False)
+    outcome = {"position": recorded[-1].position if recorded else None, "stream_version": new_version,
+               "data": dict(data)}
+    try:
+        CommandRecord.objects.create(stream_id=stream, result=outcome, **record)
+    except IntegrityError:
+        raise _AlreadyHandled from None
+    return recorded
 
 
 def _lock_stream_and_check_handled(stream: str, command_id: UUID) -> bool:
@@ -293,42 +299,42 @@ class StateCache:
 
     def load(self, spec: HandlerSpec, stream: str) -> tuple[Any, int]:
         """Like :func:`load`, from this process's last state of the stream when it still holds."""
-        aggregate = spec.aggregate
-        with self._lock:
-            entry = self._entries.get(stream)
-        if aggregate is None or entry is None or (entry.aggregate, entry.schema_version) != (
-                aggregate.name, aggregate.snapshot_version):
+        entry = self._entry(spec, stream)
+        if entry is None:
             return load(spec, stream)
-        events = read_stream(stream, from_version=entry.version)
-        if not events or events[0].stream_version != entry.version or events[0].metadata.event_id != entry.event_id:
-            self.discard(stream)
-            return load(spec, stream)
-        return aggregate.fold(events[1:], entry.state), events[-1].stream_version
+        return self._resume(spec, stream, entry, read_stream(stream, from_version=entry.version))
 
     def lock_and_load(self, spec: HandlerSpec, stream: str, command_id: UUID) -> tuple[Any, int]:
         """PostgreSQL: lock the stream, check the command id and read the tail in one round trip.
 
         Raises ``_AlreadyHandled`` when the command id has a record; otherwise like :meth:`load`.
         """
-        aggregate = spec.aggregate
-        with self._lock:
-            entry = self._entries.get(stream)
-        usable = aggregate is not None and entry is not None and (entry.aggregate, entry.schema_version) == (
-            aggregate.name, aggregate.snapshot_version)
-        if aggregate is None:
-            from_version = None
-        else:
-            from_version = entry.version if usable else None
-        handled, events = command_sql.lock_and_read(stream, command_id, from_version)
+        entry = self._entry(spec, stream)
+        handled, events = command_sql.lock_and_read(stream, command_id, None if entry is None else entry.version)
         if handled:
             raise _AlreadyHandled
-        if aggregate is None:
+        if spec.aggregate is None:
             return None, stream_version(stream)
-        if usable and events and events[0].stream_version == entry.version and events[0].metadata.event_id == entry.event_id:
-            return aggregate.fold(events[1:], entry.state), events[-1].stream_version
-        if usable:
+        return self._resume(spec, stream, entry, events) if entry is not None else load(spec, stream)
+
+    def _entry(self, spec: HandlerSpec, stream: str) -> _CachedState | None:
+        """The stream's entry, if there is one for this aggregate and its state's shape."""
+        aggregate = spec.aggregate
+        if aggregate is None:
+            return None
+        with self._lock:
+            entry = self._entries.get(stream)
+        if entry is None or (entry.aggregate, entry.schema_version) != (aggregate.name, aggregate.snapshot_version):
+            return None
+        return entry
+
+    def _resume(self, spec: HandlerSpec, stream: str, entry: _CachedState,
+                events: Sequence[RecordedEvent]) -> tuple[Any, int]:
+        """Fold ``events`` (the stream from the entry's version on) onto the entry, if the entry still holds."""
+        if not events or events[0].stream_version != entry.version or events[0].metadata.event_id != entry.event_id:
             self.discard(stream)
-        return load(spec, stream)
+            return load(spec, stream)
+        return spec.aggregate.fold(events[1:], entry.state), events[-1].stream_version
 
     def put(self, spec: HandlerSpec, stream: str, state: Any, last: RecordedEvent) -> None:
         """Remember ``state`` as the stream's state after ``last`` (called after commit)."""

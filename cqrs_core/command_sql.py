@@ -32,24 +32,21 @@ from uuid import UUID
 from django.db import IntegrityError, connection
 
 from .errors import ConcurrencyConflict
-from .events import EventMetadata, RecordedEvent
-from .store import NewEvent
+from .events import RecordedEvent
+from .store import _COLUMNS, NewEvent, _recorded as _stored
 
 #: Stream versions start at 1; a ``from_version`` past any stream reads no events.
 NO_EVENTS = 2**62
 
-_EVENT_COLUMNS = ("position", "stream_id", "stream_version", "event_type", "schema_version", "data", "event_id",
-                  "command_id", "correlation_id", "causation_id", "actor_id", "metadata", "recorded_at")
 _SELECT_TAIL = (
     "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0));\n"
-    "SELECT h.handled, h.xid::text, " + ", ".join(f"e.{c}" for c in _EVENT_COLUMNS) + "\n"
+    "SELECT h.handled, h.xid::text, " + ", ".join(f"e.{c}" for c in _COLUMNS) + "\n"
     "FROM (SELECT EXISTS (SELECT 1 FROM cqrs_command WHERE command_id = %s) AS handled,\n"
     "             pg_current_xact_id() AS xid) AS h\n"
     "LEFT JOIN cqrs_event AS e ON e.stream_id = %s AND e.stream_version >= %s\n"
     "ORDER BY e.stream_version"
 )
-_INSERT_EVENTS = ("stream_id", "stream_version", "event_type", "schema_version", "data", "event_id", "command_id",
-                  "correlation_id", "causation_id", "actor_id", "metadata", "recorded_at")
+_INSERT_EVENTS = _COLUMNS[1:]  # all but the position, which the identity column draws
 _EVENT_VALUES = "(%s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s::jsonb, %s)"
 _INSERT_TEMPLATE = (
     "WITH ev AS (INSERT INTO cqrs_event ({columns}) VALUES {values} RETURNING position, stream_version),\n"
@@ -124,15 +121,8 @@ def _recorded(stream_id: str, position: int, row: tuple[Any, ...], item: NewEven
 
 
 def _decode(row: Sequence[Any]) -> RecordedEvent:
-    (position, stream_id, stream_version, event_type, schema_version, data, event_id, command_id, correlation_id,
-     causation_id, actor_id, metadata, recorded_at) = row
-    return RecordedEvent(
-        position=position, stream_id=stream_id, stream_version=stream_version, event_type=event_type,
-        schema_version=schema_version, data=_json(data),
-        metadata=EventMetadata(event_id=event_id, command_id=command_id, correlation_id=correlation_id,
-                               causation_id=causation_id, actor_id=actor_id, extra=_json(metadata) or {}),
-        recorded_at=recorded_at,
-    )
+    stored = dict(zip(_COLUMNS, row, strict=True))
+    return _stored({**stored, "data": _json(stored["data"]), "metadata": _json(stored["metadata"])})
 
 
 def _json(value: Any) -> Any:

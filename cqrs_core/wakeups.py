@@ -46,15 +46,21 @@ def wake_projections(recorded: Sequence[RecordedEvent]) -> None:
     if not run_projection_task.app.conf.task_always_eager:
         marks = _marks(names)
         names = [n for n in names if not _fresh(marks.get(_dirty_key(n)), now)]
-    if not names:
-        return
+    if names:
+        _mark_and_publish(names, now)
+
+
+def _mark_and_publish(names: Sequence[str], now: float, **options: object) -> None:
+    """Mark the projections dirty (fresh), then publish one wake-up each; failures only delay."""
+    from .tasks import run_projection_task
+
     try:
         cache.set_many({_dirty_key(n): now for n in names}, timeout=MARK_SECONDS)
     except Exception:  # without the mark a busy runner may miss this wake-up: the sweep covers it
         logger.warning("could not mark projections %s dirty", names, exc_info=True)
     for name in names:
         try:
-            run_projection_task.apply_async(args=[name])
+            run_projection_task.apply_async(args=[name], **options)
         except Exception:
             logger.warning("could not wake projection %s; the beat sweep will catch up", name, exc_info=True)
 
@@ -85,13 +91,4 @@ def wake_again(name: str) -> None:
     once that mark is older than ``FRESH_SECONDS`` a command publishes an ordinary wake-up again,
     so a crowded queue delays the runner by about that much, not more.
     """
-    from .tasks import run_projection_task
-
-    try:
-        cache.set(_dirty_key(name), time.time(), timeout=MARK_SECONDS)
-    except Exception:
-        logger.warning("could not mark projection %s dirty", name, exc_info=True)
-    try:
-        run_projection_task.apply_async(args=[name], priority=AGAIN_PRIORITY)
-    except Exception:
-        logger.warning("could not wake projection %s again; the beat sweep will catch up", name, exc_info=True)
+    _mark_and_publish([name], time.time(), priority=AGAIN_PRIORITY)

@@ -406,11 +406,22 @@ def insert_rows(model: type[models.Model], rows: Sequence[models.Model]) -> None
         model.objects.bulk_create(rows)
         return
     fields = model._meta.concrete_fields
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN"
+    copy_rows(model, [f.column for f in fields],
+              ([_copy_value(f, getattr(row, f.attname)) for f in fields] for row in rows))
+
+
+def copy_rows(model: type[models.Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """``COPY`` value tuples (in ``columns`` order) into the model's table; PostgreSQL only.
+
+    psycopg sends each value in PostgreSQL's text form and the server parses it as the column's
+    type, so a string goes in as the text it holds: the Decimal and datetime strings of stored
+    event data land exactly as the decoded values would, without decoding them first.
+    """
+    names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN"
     with connection.cursor() as cursor, connection.wrap_database_errors, cursor.cursor.copy(sql) as copy:
         for row in rows:
-            copy.write_row([_copy_value(f, getattr(row, f.attname)) for f in fields])
+            copy.write_row(row)
 
 
 #: Values psycopg adapts itself and Django's preparation would pass through unchanged on PostgreSQL

@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
+
 from cqrs_core.commands import MONEY_CONTEXT
 from cqrs_core.events import Event, RecordedEvent
-from cqrs_core.projections import insert_rows, projection
+from cqrs_core.projections import copy_rows, insert_rows, projection
 from cqrs_core.serialization import to_json
 
 from .commands import money
@@ -24,9 +26,17 @@ from .models import Strategy, StrategyPosition, StrategySignal, Trade
 
 
 def apply_trades(batch: Sequence[RecordedEvent]) -> None:
-    """``trading.trades`` for a batch: one row per ``TradeExecuted``, inserted together."""
-    insert_rows(Trade, [_trade_row(recorded.event, recorded) for recorded in batch
-                        if isinstance(recorded.event, TradeExecuted)])
+    """``trading.trades`` for a batch: one row per ``TradeExecuted``, inserted together.
+
+    On PostgreSQL the rows are copied from the stored data as it is when it has the current
+    schema (:func:`_stored_values`): decoding each event into its dataclass only to turn its
+    Decimals, UUIDs and datetimes back into text for ``COPY`` was most of a rebuild's time.
+    """
+    trades = [recorded for recorded in batch if recorded.event_type == TradeExecuted.event_type]
+    if connection.vendor == "postgresql":
+        copy_rows(Trade, TRADE_COLUMNS, [_stored_values(recorded) for recorded in trades])
+    else:
+        insert_rows(Trade, [_trade_row(recorded.event, recorded) for recorded in trades])
 
 
 @projection("trading.trades", events=[TradeExecuted], read_models=[Trade], batch=apply_trades)
@@ -34,6 +44,28 @@ def project_trades(event: Event, recorded: RecordedEvent) -> None:
     match event:
         case TradeExecuted():
             _trade_row(event, recorded).save(force_insert=True)
+
+
+#: The columns of a ``Trade`` row in the order :func:`_stored_values` gives them.
+TRADE_COLUMNS = ("trade_id", "user_id", "client_trade_id", "pair", "side", "amount", "price", "notional", "fee",
+                 "realised_pnl", "executed_at", "position", "strategy_id")
+
+
+def _stored_values(recorded: RecordedEvent) -> tuple[Any, ...]:
+    """A ``Trade`` row's values, read off the stored data of the current schema version.
+
+    The data was written by ``TradeExecuted.to_data`` from a validated event, so its strings are
+    the exact text of its Decimals, UUIDs and datetimes, which ``COPY`` hands to PostgreSQL to
+    parse as the columns' types. Data of an older schema version goes through the event (its
+    upcasters) instead. ``strategy_id`` is absent from events stored before it existed.
+    """
+    if recorded.schema_version != TradeExecuted.schema_version:
+        row = _trade_row(recorded.event, recorded)
+        return tuple(getattr(row, column) for column in TRADE_COLUMNS)
+    data = recorded.data
+    return (data["trade_id"], data["user_id"], data["client_trade_id"], data["pair"], data["side"], data["amount"],
+            data["price"], data["notional"], data["fee"], data["realised_pnl"], data["executed_at"],
+            recorded.position, data.get("strategy_id"))
 
 
 def _trade_row(event: TradeExecuted, recorded: RecordedEvent) -> Trade:

@@ -57,7 +57,7 @@ SLICE_SECONDS = 0.1
 #: this long before it reads again, so the next batch carries more: under a steady trickle of
 #: commands a runner that read again at once spent a transaction, a lock, a read and a checkpoint
 #: write on every one or two events (measured: several ms of worker CPU per command).
-TRICKLE_PAUSE_SECONDS = 0.02
+TRICKLE_PAUSE_SECONDS = 0.05
 TRICKLE_EVENTS = 20
 NOTIFY_CHANNEL = "cqrs_projection"
 _replaying: contextvars.ContextVar[bool] = contextvars.ContextVar("replaying", default=False)
@@ -263,34 +263,44 @@ def _run_batch(proj: Projection, *, rebuilding: bool = False, batch_size: int | 
             outcome.applied = len(batch.events)
         else:
             cursor = _apply_one_by_one(proj, state, batch.events, cursor, outcome)
-        _save_state(state, cursor, outcome.applied, rebuilding)
         outcome.moved = cursor.position != start
         outcome.caught_up = not outcome.moved and not batch.waiting_on_gap
+        _save_state(state, cursor, outcome.applied, rebuilding, notify=outcome.moved)
         if rebuilding and outcome.caught_up and state.status == Status.REBUILDING:
             # Switched in the same transaction as the last read: see the module docstring.
             _finish_rebuild(state)
         outcome.position, outcome.status = state.position, state.status
-        if outcome.moved:
-            _notify(proj.name, state.position)
         return outcome
 
 
 def _lock_state(name: str, *, wait: bool = False) -> ProjectionState | None:
     """The state row, locked for this transaction; None when another runner holds it and not ``wait``."""
-    rows = ProjectionState.objects.filter(name=name)
     if connection.vendor == "postgresql":
-        locking = rows.select_for_update() if wait else rows.select_for_update(skip_locked=True)
-        state = locking.first()
+        state = _select_state_for_update(name, wait)
         if state is None and not ProjectionState.objects.filter(name=name).exists():
             ensure_states()
-            state = locking.first()
+            state = _select_state_for_update(name, wait)
         return state
     # SQLite: the IMMEDIATE transaction already holds the database's one write lock.
+    rows = ProjectionState.objects.filter(name=name)
     state = rows.first()
     if state is None:
         ensure_states()
         state = rows.first()
     return state
+
+
+_STATE_FIELDS = [f.attname for f in ProjectionState._meta.concrete_fields]
+_SELECT_STATE = (f"SELECT {', '.join(f.column for f in ProjectionState._meta.concrete_fields)} "
+                 f"FROM {ProjectionState._meta.db_table} WHERE name = %s FOR UPDATE")
+
+
+def _select_state_for_update(name: str, wait: bool) -> ProjectionState | None:
+    """PostgreSQL: the row ``FOR UPDATE`` (``SKIP LOCKED`` unless ``wait``), as plain SQL: every batch pays it."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SELECT_STATE if wait else _SELECT_STATE + " SKIP LOCKED", [name])
+        row = cursor.fetchone()
+    return None if row is None else ProjectionState.from_db(connection.alias, _STATE_FIELDS, row)
 
 
 def _apply_together(proj: Projection, events: Sequence[RecordedEvent]) -> bool:
@@ -358,7 +368,8 @@ def _dead_letter(proj: Projection, recorded: RecordedEvent, error: str, tb: str,
         letter.save(update_fields=["error", "traceback", "attempts", "status", "updated_at"])
 
 
-def _save_state(state: ProjectionState, cursor: Cursor, applied: int, rebuilding: bool) -> None:
+def _save_state(state: ProjectionState, cursor: Cursor, applied: int, rebuilding: bool, *, notify: bool) -> None:
+    """Move the checkpoint (and tell waiting readers, on commit, when it moved): one round trip on PostgreSQL."""
     state.position, state.gap_upto, state.gap_horizon = cursor.position, cursor.gap_upto, cursor.gap_horizon
     state.events_applied += applied
     now = timezone.now()
@@ -366,7 +377,24 @@ def _save_state(state: ProjectionState, cursor: Cursor, applied: int, rebuilding
         state.last_applied_at = now
     if rebuilding:
         state.rebuild_heartbeat_at = now
-    state.save()
+    if connection.vendor != "postgresql":
+        state.save()
+        return
+    # What a batch changes (the rest is the rebuild's and the operators', who wait for the row lock).
+    state.updated_at = now
+    params = [state.position, state.gap_upto, state.gap_horizon, state.status, state.last_error, state.events_applied,
+              state.last_applied_at, state.rebuild_heartbeat_at, state.updated_at, state.name]
+    sql = _UPDATE_STATE
+    if notify:
+        sql += ";\nSELECT pg_notify(%s, %s)"
+        params += [NOTIFY_CHANNEL, f"{state.name}:{state.position}"]
+    with connection.cursor() as db:
+        db.execute(sql, params)
+
+
+_UPDATE_STATE = (f"UPDATE {ProjectionState._meta.db_table} SET position = %s, gap_upto = %s, gap_horizon = %s, "
+                 "status = %s, last_error = %s, events_applied = %s, last_applied_at = %s, rebuild_heartbeat_at = %s, "
+                 "updated_at = %s WHERE name = %s")
 
 
 def _finish_rebuild(state: ProjectionState) -> None:
@@ -374,13 +402,6 @@ def _finish_rebuild(state: ProjectionState) -> None:
     state.rebuild_target = state.rebuild_started_at = state.rebuild_heartbeat_at = None
     state.rebuild_cancel_requested = False
     state.save()
-
-
-def _notify(name: str, position: int) -> None:
-    """Tell waiting readers (``min_position``) that the projection moved; sent on commit."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, f"{name}:{position}"])
 
 
 def _dirty_key(name: str) -> str:

@@ -33,6 +33,7 @@ from django.db import IntegrityError, connection
 
 from .errors import ConcurrencyConflict
 from .events import RecordedEvent
+from .serialization import parse_json
 from .store import _COLUMNS, NewEvent, _recorded as _stored
 
 #: Stream versions start at 1; a ``from_version`` past any stream reads no events.
@@ -117,7 +118,7 @@ def _row(stream_id: str, version: int, item: NewEvent, now: dt.datetime) -> tupl
 def _recorded(stream_id: str, position: int, row: tuple[Any, ...], item: NewEvent) -> RecordedEvent:
     # The data as the handler's event encodes it: what a later read decodes to (JSON round trip).
     return RecordedEvent(position=position, stream_id=stream_id, stream_version=row[1], event_type=row[2],
-                         schema_version=row[3], data=json.loads(row[4]), metadata=item.metadata, recorded_at=row[11])
+                         schema_version=row[3], data=parse_json(row[4]), metadata=item.metadata, recorded_at=row[11])
 
 
 def _decode(row: Sequence[Any]) -> RecordedEvent:
@@ -127,4 +128,4 @@ def _decode(row: Sequence[Any]) -> RecordedEvent:
 
 def _json(value: Any) -> Any:
     """jsonb as Django's backend hands it over: text to parse (its loader leaves decoding to JSONField)."""
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
+    return parse_json(value) if isinstance(value, (str, bytes)) else value

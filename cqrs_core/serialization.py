@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import json
 import types
 import typing
 from decimal import Decimal
@@ -16,7 +17,22 @@ from functools import lru_cache
 from typing import Any, TypeVar
 from uuid import UUID
 
+import orjson
+
 T = TypeVar("T")
+
+
+def parse_json(text: str | bytes) -> Any:
+    """Parse stored JSON text (event data, metadata) as ``json.loads`` would, several times faster.
+
+    orjson reads the same values for what this codebase stores (strings, 64-bit integers, no
+    floats in money); an integer beyond 64 bits, which orjson refuses, goes to ``json``.
+    https://github.com/ijl/orjson#deserialize
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def to_json(value: Any) -> Any:

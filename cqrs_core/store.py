@@ -26,7 +26,6 @@ committed row never sits above an uncommitted one: any hole below a visible row 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +37,7 @@ from django.utils import timezone
 from .errors import ConcurrencyConflict, WrongExpectedVersion
 from .events import Event, EventMetadata, RecordedEvent
 from .models import StoredEvent
+from .serialization import parse_json
 
 ANY_VERSION = -1
 NO_STREAM = 0
@@ -286,7 +286,7 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
+    return parse_json(value) if isinstance(value, (str, bytes)) else value
 
 
 def _rows_after(position: int, limit: int, *, full: bool) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from cqrs_core.events import decode_event
-from cqrs_core.serialization import decode_dataclass, from_json, to_json
+from cqrs_core.serialization import decode_dataclass, from_json, parse_json, to_json
 from cqrs_core.store import append, read_stream
 from tests.bus_app.commands import Deposit
 from tests.bus_app.events import FundsDeposited
@@ -64,3 +64,10 @@ def test_decimals_are_written_in_fixed_point_never_exponent_notation() -> None:
     assert to_json(Decimal("0E-18")) == "0.000000000000000000"
     assert to_json(Decimal("1E+2")) == "100"
     assert Decimal(to_json(Decimal("-1.2345E-7"))) == Decimal("-1.2345E-7")
+
+
+def test_parse_json_reads_what_json_reads_and_integers_beyond_64_bits() -> None:
+    text = json.dumps({"amount": "0.000000000000000001", "user_id": 7, "tags": ["ç", None, True], "big": 2**70,
+                       "nested": {"x": [1, 2]}})
+    assert parse_json(text) == json.loads(text)
+    assert parse_json(text.encode())["big"] == 2**70

@@ -11,7 +11,7 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cqrs_core import projections as proj
@@ -192,13 +192,29 @@ def _reset(names: tuple[str, ...], after: int) -> None:
                                                           gap_horizon=None)
 
 
+def drawn_position() -> int:
+    """The last position drawn so far, committed or not: where this test's own events start after.
+
+    ``head_position()`` is not enough on PostgreSQL: positions drawn by earlier tests and then
+    truncated or rolled back would be a hole under this test's events, and this test's open
+    transaction, the oldest running, can never see that hole resolved.
+    """
+    if connection.vendor != "postgresql":
+        return head_position()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT last_value FROM pg_sequences "  # NULL until the sequence is first used
+                       "WHERE sequencename = split_part(pg_get_serial_sequence('cqrs_event', 'position'), '.', 2)")
+        (last_value,) = cursor.fetchone()
+    return max(head_position(), last_value or 0)
+
+
 @pytest.mark.django_db
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(history=HISTORIES, batch_size=st.integers(min_value=2, max_value=45))
 def test_batch_apply_equals_one_by_one_apply_on_random_histories(history: list, batch_size: int) -> None:
     names = (PORTFOLIOS, TRADES)
-    after = head_position()
+    after = drawn_position()
     for user_id, event in history:
         append(f"portfolio-{user_id}", [event], ANY_VERSION)
     _reset(names, after)

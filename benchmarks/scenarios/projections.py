@@ -3,8 +3,8 @@
 Synthetic portfolio history (``benchmarks.fixtures.synthetic_events``) is appended in SQL, so
 the projections are that many events behind; then, per projection, a probe process catches up
 (``run_projection``, what a worker runs) and another rebuilds from 0, each reporting its peak
-memory. Each run is capped (``Mode.probe_cap``): a capped run reports how far it got, never an
-extrapolated total. The Celery workers are stopped first: the probe is the only runner.
+memory. Each run is capped (``Mode.catchup_cap``, ``Mode.probe_cap``): a capped run reports how far
+it got and its rate over that part, never an extrapolated total. The Celery workers are stopped first: the probe is the only runner.
 """
 from __future__ import annotations
 
@@ -46,12 +46,13 @@ def projections(run: Run) -> None:
         run.limits[scan.key] = scan
         for name in run.mode.projections:
             for action in ("catchup", "rebuild"):
-                _add(run, name, action, label, stored, scan.key, _probe(action, name, run.mode.probe_cap))
+                cap = run.mode.catchup_cap if action == "catchup" else run.mode.probe_cap
+                _add(run, name, action, label, stored, scan.key, cap, _probe(action, name, cap))
 
 
-def _add(run: Run, name: str, action: str, label: str, stored: int, limit: str, probe: dict) -> None:
+def _add(run: Run, name: str, action: str, label: str, stored: int, limit: str, cap: float, probe: dict) -> None:
     rate = probe["applied"] / probe["seconds"] if probe["seconds"] else 0.0
-    finished = "" if probe["finished"] else f"capped at {run.mode.probe_cap:g} s, "
+    finished = "" if probe["finished"] else f"capped at {cap:g} s, "
     what = "catch-up" if action == "catchup" else "full rebuild"
     note = (f"{finished}{probe['applied']:,} events in {probe['seconds']:.1f} s; "
             f"RSS {probe['rss_baseline_mb']:.0f} → {probe['rss_peak_mb']:.0f} MB")

@@ -1,13 +1,14 @@
 """Exact JSON: Decimals survive to the database and back; floats and unknown fields are refused."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from decimal import Decimal
 
 import pytest
 
 from cqrs_core.events import decode_event
-from cqrs_core.serialization import decode_dataclass, from_json, parse_json, to_json
+from cqrs_core.serialization import decode_dataclass, from_json, parse_json, sets_fields_only, to_json
 from cqrs_core.store import append, read_stream
 from tests.bus_app.commands import Deposit
 from tests.bus_app.events import FundsDeposited
@@ -71,3 +72,42 @@ def test_parse_json_reads_what_json_reads_and_integers_beyond_64_bits() -> None:
                        "nested": {"x": [1, 2]}})
     assert parse_json(text) == json.loads(text)
     assert parse_json(text.encode())["big"] == 2**70
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Plain:
+    amount: Decimal
+    note: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _Checked:
+    amount: Decimal
+
+    def __post_init__(self) -> None:
+        if self.amount < 0:
+            raise ValueError("negative")
+
+
+def test_decoding_with_every_field_builds_the_same_frozen_object_as_its_init() -> None:
+    decoded = decode_dataclass(_Plain, {"amount": "1.50", "note": "x"})
+    assert decoded == _Plain(amount=Decimal("1.50"), note="x") and type(decoded) is _Plain
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decoded.note = "y"  # type: ignore[misc]
+    assert decode_dataclass(_Plain, {"amount": "2"}) == _Plain(amount=Decimal(2))  # a default: through __init__
+
+
+def test_decoding_still_runs_post_init_and_custom_init() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        decode_dataclass(_Checked, {"amount": "-1"})
+    assert not sets_fields_only(_Checked) and sets_fields_only(_Plain)
+
+    @dataclasses.dataclass(frozen=True)
+    class Doubled:
+        amount: Decimal
+
+        def __init__(self, amount: Decimal) -> None:
+            object.__setattr__(self, "amount", amount * 2)
+
+    assert not sets_fields_only(Doubled)
+    assert decode_dataclass(Doubled, {"amount": "2"}).amount == Decimal(4)

@@ -148,3 +148,4 @@ def test_with_autocommit_off_each_commit_is_followed_by_a_new_transaction() -> N
     finally:
         transaction.set_autocommit(True)
     assert _usernames("begin-") == {"begin-kept"}
+

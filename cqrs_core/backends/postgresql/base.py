@@ -72,7 +72,7 @@ if is_psycopg3:
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
             conn = self.connection
             begin = _take_begin(conn)
-            if begin is None:
+            if begin is None or conn.info.transaction_status != _IDLE:  # none due, or one already open
                 return super().execute(query, params, **kwargs)
             if not isinstance(query, str) or kwargs or conn._pipeline is not None:
                 super().execute(begin)
@@ -101,7 +101,7 @@ if is_psycopg3:
         def flush_begin(self) -> None:
             """Send a pending ``BEGIN`` on its own (where the statement's text cannot carry it)."""
             begin = _take_begin(self.connection)
-            if begin is not None:
+            if begin is not None and self.connection.info.transaction_status == _IDLE:
                 super().execute(begin)
 
 

@@ -112,9 +112,10 @@ class Stack:
 
     def start_web(self) -> None:
         bin_dir = Path(sys.executable).parent
-        # As the README deploys it: sync workers (they close the connection after each response).
-        self._spawn("gunicorn", [str(bin_dir / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{self.port}",
-                                 "--workers", str(self.web_workers), "--timeout", "30", "--log-level", "warning"])
+        # As the README deploys it (config/gunicorn.py: threaded workers keeping connections open).
+        self._spawn("gunicorn", [str(bin_dir / "gunicorn"), "config.wsgi", "--config", str(BASE_DIR / "config" / "gunicorn.py"),
+                                 "--bind", f"127.0.0.1:{self.port}", "--workers", str(self.web_workers),
+                                 "--log-level", "warning"])
         self._wait_http("/health/live/")
         self._warm_up()
 

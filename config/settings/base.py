@@ -173,6 +173,12 @@ CQRS_RECONCILE_REPAIR = env.list("CQRS_RECONCILE_REPAIR", default=[])
 # only a hint (the sweep catches up), so publishing gives up quickly.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=2.0)
+# Celery's Django fixup closes every database connection before and after each task unless
+# DB_REUSE_MAX is set (then it closes them every that many tasks): a new PostgreSQL backend per
+# projection run. Workers instead keep them as a web process does, checked before and after each
+# task by Django's own rules (CONN_MAX_AGE, health checks, errors; config/celery.py). 0: a new
+# connection for every task again.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 # Workers log through LOGGING below (JSON with the request and correlation ids when asked for),
 # not through handlers of Celery's own that would replace it.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

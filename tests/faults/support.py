@@ -242,8 +242,9 @@ class Stack:
         return proc
 
     def serve(self, workers: int = 2) -> None:
-        self.spawn("gunicorn", [str(VENV_BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{self.port}",
-                                 "--workers", str(workers), "--timeout", "60", "--graceful-timeout", "2"])
+        self.spawn("gunicorn", [str(VENV_BIN / "gunicorn"), "config.wsgi", "--config", str(ROOT / "config" / "gunicorn.py"),
+                                 "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers), "--timeout", "60",
+                                 "--graceful-timeout", "2"])
         wait_until(lambda: self.request("GET", "/health/live/", timeout=2).status == 200, 60, "gunicorn up")
 
     def worker(self, concurrency: int = 1, loglevel: str = "warning") -> subprocess.Popen[bytes]:

@@ -18,3 +18,6 @@ workers = 4
 threads = 4
 keepalive = 5
 timeout = 30
+#: No control socket (gunicorn 27 binds one at a shared default path, ~/.gunicorn/gunicorn.ctl, so
+#: several servers on one host, as the benchmark and fault-test stacks start, would contend for it).
+control_socket_disable = True

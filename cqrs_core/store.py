@@ -10,13 +10,18 @@ appends would cap writes at the commit rate, so writers stay parallel and the *r
 * It reads positions after its cursor and accepts only the contiguous run. At the first missing
   position it stops: the hole is either a transaction still in flight, or a permanent hole (a
   rolled-back append; sequences do not roll back).
-* To tell them apart it records a horizon: ``pg_snapshot_xmax`` of the read's own snapshot (the
-  read is one statement). Every transaction that holds a missing position at or below the
-  highest position it saw had an xid below that horizon, because ``append`` takes its xid
-  (``pg_current_xact_id()``) *before* it draws positions, and drew it before the row seen above
-  it committed. Once ``pg_snapshot_xmin`` of a later read's snapshot has passed the horizon, all
-  of those transactions had ended before that read; a position it still misses is permanent and
-  skipped. https://www.postgresql.org/docs/15/functions-info.html#FUNCTIONS-PG-SNAPSHOT
+* To tell them apart it records a horizon: a transaction id assigned *during* the read, after
+  the read's snapshot was taken (the reading transaction's own xid, which its first statement
+  that needs one draws; ``pg_current_xact_id()``). Every transaction that holds a missing
+  position at or below the highest position it saw took its xid before that snapshot, because
+  ``append`` takes its xid before it draws positions, and drew before the row seen above it
+  committed; xids are handed out in increasing order, so all of them are below the horizon.
+  Once ``pg_snapshot_xmin`` of a later read's snapshot has passed the horizon, all of those
+  transactions had ended before that read; a position it still misses is permanent and skipped.
+  (The snapshot's own ``xmax`` is *not* such a bound: it is one past the latest *completed* xid,
+  so a younger transaction that drew the lower position can be at or above it. Found under CPU
+  load: such a hole was taken for permanent while its transaction still ran, and skipped.)
+  https://www.postgresql.org/docs/15/functions-info.html#FUNCTIONS-PG-SNAPSHOT
 * The cost: a long-running *writing* transaction anywhere holds readers at its hole. Connections
   carry ``idle_in_transaction_session_timeout`` to bound it, and projection lag shows it.
 
@@ -34,6 +39,7 @@ from uuid import UUID, uuid4
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from .backends.postgresql import prepared
 from .errors import ConcurrencyConflict, WrongExpectedVersion
 from .events import Event, EventMetadata, RecordedEvent
 from .models import StoredEvent
@@ -207,19 +213,20 @@ def read_committed(cursor: Cursor, *, limit: int = 1000, types: Iterable[str] | 
     """The next events after ``cursor`` that can never be overtaken by a later commit.
 
     Returns the events (of ``types``, if given) and the new cursor; the cursor may advance past
-    positions of other types and past permanent holes even when no event is returned.
+    positions of other types and past permanent holes even when no event is returned. On
+    PostgreSQL the read takes its transaction's xid as the horizon of a hole it stops at, so it
+    must run before the transaction has one (autocommit, or first in its block): the projection
+    runner locks its state row in the same statement instead (``projections``).
     """
     if connection.vendor == "postgresql":
-        rows, oldest_running, next_xid = _rows_after_pg(cursor.position, limit, types)
+        if connection.in_atomic_block and _has_xid():
+            raise ValueError("read_committed must run before its transaction has an xid (see the module docstring)")
+        sql, params = (_READ_ALL, [cursor.position, limit]) if types is None else (
+            _READ_TYPED, [sorted(types), cursor.position, limit])
+        rows = prepared.execute(connection, sql, params, label="read_committed")
         if not rows:
             return Batch([], cursor, False)
-        passed = cursor.gap_horizon is not None and oldest_running >= cursor.gap_horizon
-        # Holes at or below this position are known to be permanent.
-        resolved_upto = (cursor.gap_upto or 0) if passed else 0
-        safe, stopped = _contiguous_prefix(cursor.position, [row[0] for row in rows], resolved_upto)
-        events = [_recorded_pg(row) for row in rows if row[0] <= safe and row[1]]
-        next_cursor = _next_cursor(cursor, safe, stopped, rows[-1][0], passed, next_xid)
-        return Batch(events, next_cursor, stopped)
+        return batch_from_rows(cursor, rows, rows[0][-2], rows[0][-1])
     # SQLite: one writer at a time draws positions under the write lock, so every hole is permanent.
     rows = _rows_after(cursor.position, limit, full=types is None)
     if not rows:
@@ -234,48 +241,67 @@ def read_committed(cursor: Cursor, *, limit: int = 1000, types: Iterable[str] | 
                  stopped)
 
 
-#: One statement, so one snapshot: the positions after the cursor, every column of the rows of the
-#: wanted types (NULLs for the others, which the reader only counts), and the snapshot's xmin and
-#: xmax. Taking both from the read's own snapshot is what the module docstring needs: a missing
-#: position at or below the highest one seen was drawn by a transaction whose xid is below that
-#: snapshot's xmax (it took its xid before drawing, and drew before the row seen above it
-#: committed), and once a snapshot's xmin has passed a horizon, every transaction below it has
-#: ended and what it committed is visible to that same snapshot.
-_READ_AFTER = (
-    "SELECT q.position, q.wanted, "
-    + ", ".join(f"CASE WHEN q.wanted THEN q.{c} END" for c in _COLUMNS[1:-1])
+def batch_from_rows(cursor: Cursor, rows: Sequence[Sequence[Any]], oldest_running: int, horizon: int) -> Batch:
+    """PostgreSQL: the batch of event rows read after ``cursor`` (``READ_COLUMNS`` first, in position order).
+
+    ``oldest_running`` is the read snapshot's ``xmin``; ``horizon`` an xid assigned after that
+    snapshot was taken (see the module docstring).
+    """
+    passed = cursor.gap_horizon is not None and oldest_running >= cursor.gap_horizon
+    # Holes at or below this position are known to be permanent.
+    resolved_upto = (cursor.gap_upto or 0) if passed else 0
+    safe, stopped = _contiguous_prefix(cursor.position, [row[0] for row in rows], resolved_upto)
+    events = [_recorded_pg(row) for row in rows if row[0] <= safe and row[1]]
+    next_cursor = _next_cursor(cursor, safe, stopped, rows[-1][0], passed, horizon)
+    return Batch(events, next_cursor, stopped)
+
+
+def _has_xid() -> bool:
+    with connection.cursor() as db:
+        db.execute("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
+        return bool(db.fetchone()[0])
+
+
+#: The columns of an event row as read for projections: its position, whether it is of a wanted
+#: type, and the other columns for wanted rows only (NULLs for the others, which the reader only
+#: counts). ``{q}`` is the alias of the rows read.
+READ_COLUMNS = (
+    "{q}.position, {q}.wanted, "
+    + ", ".join(f"CASE WHEN {{q}}.wanted THEN {{q}}.{c} END" for c in _COLUMNS[1:-1])
     # recorded_at as microseconds since the epoch (exact: extract gives a numeric): the backend's
     # timestamptz loader is Python, and was a fifth of a rebuild's reading time.
-    + ", CASE WHEN q.wanted THEN (extract(epoch FROM q.recorded_at) * 1000000)::int8 END"
-    + ", s.xmin, s.xmax\n"
-    "FROM (SELECT *, {wanted} AS wanted FROM cqrs_event WHERE position > %s ORDER BY position LIMIT %s) q\n"
-    "CROSS JOIN (SELECT pg_snapshot_xmin(c)::text::bigint AS xmin, pg_snapshot_xmax(c)::text::bigint AS xmax\n"
-    "            FROM pg_current_snapshot() c) s\n"
+    + ", CASE WHEN {q}.wanted THEN (extract(epoch FROM {q}.recorded_at) * 1000000)::int8 END"
+)
+#: How many columns ``READ_COLUMNS`` has.
+READ_WIDTH = len(_COLUMNS) + 1
+#: The rows after a position, in position order, of the wanted types (``{wanted}``).
+READ_AFTER = ("SELECT *, {wanted} AS wanted FROM cqrs_event WHERE position > {after} "
+              "ORDER BY position LIMIT %s::bigint")
+WANTED_TYPES = "event_type = ANY(%s::text[])"
+#: The read's snapshot's xmin and a horizon assigned after it: the transaction's xid, which this
+#: statement assigns (the caller runs it before the transaction has one).
+SNAPSHOT = ("SELECT pg_snapshot_xmin(c)::text::bigint AS xmin, pg_current_xact_id()::text::bigint AS horizon "
+            "FROM pg_current_snapshot() c")
+
+#: One statement, so one snapshot: the rows, the snapshot's xmin and the horizon.
+_READ = (
+    "SELECT " + READ_COLUMNS.format(q="q") + ", s.xmin, s.horizon\n"
+    "FROM (" + READ_AFTER.format(wanted="{wanted}", after="%s::bigint") + ") q\n"
+    "CROSS JOIN (" + SNAPSHOT + ") s\n"
     "ORDER BY q.position"
 )
-_READ_ALL = _READ_AFTER.format(wanted="TRUE")
-_READ_TYPED = _READ_AFTER.format(wanted="event_type = ANY(%s)")
+_READ_ALL = _READ.format(wanted="TRUE")
+_READ_TYPED = _READ.format(wanted=WANTED_TYPES)
 
 
-def _rows_after_pg(position: int, limit: int, types: Iterable[str] | None) -> tuple[list[tuple[Any, ...]], int, int]:
-    """``(rows, xmin, xmax)``: rows are ``(position, wanted, *the other columns)``, in position order."""
-    sql, params = (_READ_ALL, [position, limit]) if types is None else (_READ_TYPED, [list(types), position, limit])
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    if not rows:
-        return [], 0, 0
-    return rows, rows[0][-2], rows[0][-1]
-
-
-def _recorded_pg(row: tuple[Any, ...]) -> RecordedEvent:
-    """A row of ``_READ_AFTER`` as read with Django's PostgreSQL backend (jsonb arrives as text).
+def _recorded_pg(row: Sequence[Any]) -> RecordedEvent:
+    """A row of ``READ_COLUMNS`` as read with Django's PostgreSQL backend (jsonb arrives as text).
 
     Built with ``build_dataclass``: a projection builds one per stored row, and the frozen
     dataclasses' ``__init__`` (one ``object.__setattr__`` per field) was a tenth of its reading.
     """
     (position, _, stream_id, stream_version, event_type, schema_version, data, event_id, command_id, correlation_id,
-     causation_id, actor_id, extra, recorded_at, _, _) = row
+     causation_id, actor_id, extra, recorded_at) = row[:READ_WIDTH]
     metadata = build_dataclass(EventMetadata, {
         "event_id": event_id, "command_id": command_id, "correlation_id": correlation_id,
         "causation_id": causation_id, "actor_id": actor_id, "extra": {} if extra == "{}" else _json(extra)})
@@ -308,11 +334,11 @@ def _contiguous_prefix(start: int, positions: list[int], resolved_upto: int) -> 
     return safe, False
 
 
-def _next_cursor(cursor: Cursor, safe: int, stopped: bool, seen_upto: int, passed: bool, next_xid: int) -> Cursor:
-    """Where to stand after a read; ``next_xid`` is the xmax of the read's snapshot (0 on SQLite)."""
+def _next_cursor(cursor: Cursor, safe: int, stopped: bool, seen_upto: int, passed: bool, horizon: int) -> Cursor:
+    """Where to stand after a read; ``horizon`` is an xid assigned after the read's snapshot (0 on SQLite)."""
     if not stopped:
         return Cursor(safe)
     if cursor.gap_upto is not None and not passed and safe < cursor.gap_upto:
         # Keep the older horizon: refreshing it under steady load would never let it pass.
         return Cursor(safe, cursor.gap_upto, cursor.gap_horizon)
-    return Cursor(safe, seen_upto, next_xid)
+    return Cursor(safe, seen_upto, horizon)

@@ -89,6 +89,9 @@ else:
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Django's, with a health check that needs no round trip while the connection is quiet.
         DATABASES["default"]["ENGINE"] = "cqrs_core.backends.postgresql"
+# The command bus's statements prepared once per connection (cqrs_core.command_sql). Off for a
+# pooler in transaction mode without prepared-statement support (PgBouncer before 1.21).
+CQRS_PREPARED_STATEMENTS = env.bool("CQRS_PREPARED_STATEMENTS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache --------------------------------------------------------------------------------

@@ -26,15 +26,26 @@ class TokenAuthentication(DrfTokenAuthentication):
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
         model = self.get_model()
         query = _query_for(model, router.db_for_read(model))
-        with connections[query.alias].cursor() as cursor:
-            cursor.execute(query.sql, [key])
-            row = cursor.fetchone()
+        row = _fetch_one(query, key)
         if row is None:
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         user, token = query.build(row)
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
         return user, token
+
+
+def _fetch_one(query: _TokenQuery, key: str) -> tuple[Any, ...] | None:
+    """The token's row; on PostgreSQL as a prepared statement (planned once per connection, not per request)."""
+    connection = connections[query.alias]
+    if connection.vendor == "postgresql":
+        from cqrs_core.backends.postgresql import prepared
+
+        rows = prepared.execute(connection, query.sql, [key], label="token")
+        return rows[0] if rows else None
+    with connection.cursor() as cursor:
+        cursor.execute(query.sql, [key])
+        return cursor.fetchone()  # type: ignore[no-any-return]
 
 
 class _TokenQuery:
@@ -53,7 +64,7 @@ class _TokenQuery:
         self.sql = (f"SELECT {', '.join(columns)} FROM {quote(token_model._meta.db_table)} t "
                     f"INNER JOIN {quote(self.user_model._meta.db_table)} u "
                     f"ON u.{quote(user_fk.target_field.column)} = t.{quote(user_fk.column)} "
-                    f"WHERE t.{quote(token_model._meta.get_field('key').column)} = %s")
+                    f"WHERE t.{quote(token_model._meta.get_field('key').column)} = {self._text_param(connection)}")
         # What a queryset's compiler applies to each column (e.g. SQLite's datetimes and booleans).
         self.converters = []
         for i, field in enumerate([*token_fields, *user_fields]):
@@ -61,6 +72,11 @@ class _TokenQuery:
             funcs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
             if funcs:
                 self.converters.append((i, funcs, col))
+
+    @staticmethod
+    def _text_param(connection: Any) -> str:
+        # Typed for a prepared statement on PostgreSQL (its parameter types are fixed when parsed).
+        return "%s::text" if connection.vendor == "postgresql" else "%s"
 
     def build(self, row: tuple[Any, ...]) -> tuple[Any, Any]:
         values = list(row)

@@ -211,3 +211,49 @@ def test_a_reader_waits_for_an_append_still_in_flight() -> None:
         cursor = batch.cursor
         delivered.extend(e.position for e in batch.events)
     assert delivered == [in_flight[0], after.position]
+
+
+def test_a_hole_held_by_a_younger_transaction_is_not_taken_for_permanent() -> None:
+    """The writer with the newer xid draws the lower position and commits last; nothing is skipped meanwhile.
+
+    Writers take their xid before they draw positions, but xid order and drawing order can differ:
+    here ``elder`` takes its xid first, ``younger`` takes its own and draws, ``elder`` draws above it
+    and commits. A snapshot's ``xmax`` is only one past the latest *completed* xid, so it can sit
+    at or below ``younger``'s xid; a horizon taken from it was passed while ``younger`` still ran,
+    and its event was skipped for good (seen under CPU load in the racing-runners test).
+    """
+    import psycopg
+
+    from cqrs_core.store import NewEvent
+    from cqrs_core.events import EventMetadata
+
+    dsn = connection.get_connection_params()
+    kwargs = {k: v for k, v in dsn.items() if k in ("dbname", "user", "host", "port", "password")}
+    base = append(f"base-{uuid.uuid4()}", [FundsDepositedFactory()], expected_version=0)[0]
+    sql = ("INSERT INTO cqrs_event (stream_id, stream_version, event_type, schema_version, data, event_id, metadata, "
+           "recorded_at) VALUES (%s, 1, %s, 1, %s, %s, '{}', now()) RETURNING position")
+    event = FundsDepositedFactory()
+    with psycopg.connect(**kwargs) as elder, psycopg.connect(**kwargs) as younger:
+        elder_xid = int(elder.execute("SELECT pg_current_xact_id()::text").fetchone()[0])
+        younger_xid = int(younger.execute("SELECT pg_current_xact_id()::text").fetchone()[0])
+        assert younger_xid > elder_xid
+        args = lambda: [f"race-{uuid.uuid4()}", event.event_type, psycopg.types.json.Json(event.to_data()), uuid.uuid4()]
+        held = younger.execute(sql, args()).fetchone()[0]
+        above = elder.execute(sql, args()).fetchone()[0]
+        assert base.position < held < above
+        elder.commit()
+
+        cursor, delivered = Cursor(base.position - 1), []
+        for _ in range(4):  # with younger still open: the hole at `held` must hold every read
+            batch = read_committed(cursor)
+            cursor = batch.cursor
+            delivered.extend(e.position for e in batch.events)
+            time.sleep(0.02)
+        assert delivered == [base.position] and cursor.position == base.position, (delivered, cursor)
+        younger.commit()
+
+    for _ in range(3):
+        batch = read_committed(cursor)
+        cursor = batch.cursor
+        delivered.extend(e.position for e in batch.events)
+    assert delivered == [base.position, held, above]

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from cqrs_core.models import ProjectionState
+from cqrs_core.models import DeadLetter, ProjectionState
 from cqrs_core.projections import run_projection
 from cqrs_core.store import head_position
 from tests.bus_app.models import AccountBalance
@@ -84,7 +84,7 @@ def test_racing_runners_apply_every_money_event_exactly_once(no_wakeups: None) -
     counts = ledger_counts_per_position()
     positions = money_positions()
     assert len(positions) == WRITERS * deposits
-    assert set(counts) == set(positions)
+    assert set(counts) == set(positions), list(DeadLetter.objects.values("position", "projection", "error"))
     assert set(counts.values()) == {1}, {p: n for p, n in counts.items() if n != 1}
     expected = sum(Decimal(i % 7 + 1) for i in range(deposits))
     for account in accounts:

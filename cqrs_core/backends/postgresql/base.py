@@ -36,9 +36,9 @@ from django.db.backends.postgresql.base import Database, is_psycopg3
 from django.db.backends.postgresql.base import DatabaseWrapper as PostgresDatabaseWrapper
 
 try:
-    _IDLE = Database.pq.TransactionStatus.IDLE
+    IDLE = Database.pq.TransactionStatus.IDLE
 except AttributeError:  # psycopg2: Django's check, always
-    _IDLE = None
+    IDLE = None
 
 #: Attribute of the psycopg connection holding the ``BEGIN`` its next statement must start with.
 _PENDING = "_ledgerline_pending_begin"
@@ -56,12 +56,22 @@ def begin_statement(conn: Any) -> str:
     return " ".join(parts)
 
 
-def _take_begin(conn: Any) -> str | None:
-    """The pending ``BEGIN`` of ``conn``, now no longer pending (None when there is none)."""
+def take_begin(conn: Any) -> str | None:
+    """The pending ``BEGIN`` of ``conn``, now no longer pending (None when there is none).
+
+    For statements sent around Django's cursors (``cqrs_core.command_sql``): whoever takes it
+    sends it first, or puts it back if nothing reached the server.
+    """
     begin = getattr(conn, _PENDING, None)
     if begin is not None:
         setattr(conn, _PENDING, None)
     return begin
+
+
+def restore_begin(conn: Any, begin: str | None) -> None:
+    """After a failure: a taken ``BEGIN`` that never reached the server (still idle) is due again."""
+    if begin is not None and conn.info.transaction_status == IDLE:
+        setattr(conn, _PENDING, begin)
 
 
 if is_psycopg3:
@@ -71,8 +81,8 @@ if is_psycopg3:
 
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
             conn = self.connection
-            begin = _take_begin(conn)
-            if begin is None or conn.info.transaction_status != _IDLE:  # none due, or one already open
+            begin = take_begin(conn)
+            if begin is None or conn.info.transaction_status != IDLE:  # none due, or one already open
                 return super().execute(query, params, **kwargs)
             if not isinstance(query, str) or kwargs or conn._pipeline is not None:
                 super().execute(begin)
@@ -80,8 +90,7 @@ if is_psycopg3:
             try:
                 super().execute(f"{begin}; {query}", params)
             except BaseException:
-                if conn.info.transaction_status == _IDLE:  # nothing reached the server: still to begin
-                    setattr(conn, _PENDING, begin)
+                restore_begin(conn, begin)  # nothing reached the server: still to begin
                 raise
             self.nextset()  # past the BEGIN's result, onto the caller's first
             return self
@@ -100,8 +109,8 @@ if is_psycopg3:
 
         def flush_begin(self) -> None:
             """Send a pending ``BEGIN`` on its own (where the statement's text cannot carry it)."""
-            begin = _take_begin(self.connection)
-            if begin is not None and self.connection.info.transaction_status == _IDLE:
+            begin = take_begin(self.connection)
+            if begin is not None and self.connection.info.transaction_status == IDLE:
                 super().execute(begin)
 
 
@@ -122,7 +131,7 @@ class DatabaseWrapper(PostgresDatabaseWrapper):
             return super()._set_autocommit(autocommit)  # type: ignore[no-any-return]
         conn = self.connection
         with self.wrap_database_errors:
-            if conn.info.transaction_status != _IDLE:
+            if conn.info.transaction_status != IDLE:
                 # What psycopg answers to a change of autocommit inside a transaction.
                 raise Database.ProgrammingError(
                     f"can't change autocommit now: connection in transaction status {conn.info.transaction_status.name}")
@@ -153,7 +162,7 @@ class DatabaseWrapper(PostgresDatabaseWrapper):
         cursor = super().create_cursor(name)
         # Django holds a named cursor past the transaction when psycopg is in autocommit; psycopg
         # always is here, so hold it only where Django means to: outside a transaction.
-        cursor._withhold = conn.info.transaction_status == _IDLE
+        cursor._withhold = conn.info.transaction_status == IDLE
         return cursor
 
     def close_if_health_check_failed(self) -> None:
@@ -166,10 +175,10 @@ class DatabaseWrapper(PostgresDatabaseWrapper):
     def _quiet_and_idle(self) -> bool:
         """Open, idle, and nothing from the server waiting on the socket (no round trip)."""
         conn = self.connection
-        if _IDLE is None:
+        if IDLE is None:
             return False
         try:
-            if conn.closed or conn.broken or conn.info.transaction_status != _IDLE:
+            if conn.closed or conn.broken or conn.info.transaction_status != IDLE:
                 return False
             poller = select.poll()
             poller.register(conn.fileno(), select.POLLIN | select.POLLPRI)

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from . import cpu
+
 Body = Callable[[int, dict[str, Any], Callable[[], float]], dict[str, Any]]
 #: Pairs the trading clients cycle through (several, so no position grows to its limit).
 TRADE_PAIRS = ("BTC/USD", "ETH/USD", "SOL/USD", "BNB/USD", "LINK/USD", "LTC/USD")
@@ -31,8 +33,12 @@ class ClientFailed(RuntimeError):
 
 
 def run_clients(body: Body, n: int, args: dict[str, Any], *, use_django: bool = True,
-                timeout: float = 900.0) -> list[dict[str, Any]]:
-    """Run ``body`` in ``n`` processes at once; their results in client order."""
+                timeout: float = 900.0, cpu_window: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Run ``body`` in ``n`` processes at once; their results in client order.
+
+    With ``cpu_window`` the host's CPU is read (``benchmarks.cpu``) when the clients start their
+    timed window and when the last one has reported: ``cpu_window["before"]`` and ``["after"]``.
+    """
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(n + 1)
     results = ctx.Queue()
@@ -45,7 +51,11 @@ def run_clients(body: Body, n: int, args: dict[str, Any], *, use_django: bool = 
             barrier.wait(timeout=180)
         except Exception:
             pass  # a client that failed in set-up broke the barrier: its error is in the queue
+        if cpu_window is not None:
+            cpu_window["before"] = cpu.snapshot()
         collected = [results.get(timeout=timeout) for _ in procs]
+        if cpu_window is not None:
+            cpu_window["after"] = cpu.snapshot()
     finally:
         for proc in procs:
             proc.join(timeout=10)
@@ -141,7 +151,7 @@ def bus_trades(index: int, args: dict[str, Any], start: Callable[[], float]) -> 
     for _ in range(4):
         one()  # warm-up: connections, caches, imports
     counter.retries = 0
-    deadline, t0 = start(), time.time()
+    deadline, t0, cpu0 = start(), time.time(), time.process_time()
     while time.monotonic() < deadline:
         began = time.perf_counter()
         try:
@@ -150,7 +160,8 @@ def bus_trades(index: int, args: dict[str, Any], start: Callable[[], float]) -> 
             errors[exc.code] += 1
             continue
         latencies.append((time.perf_counter() - began) * 1000)
-    return {"latencies": latencies, "errors": dict(errors), "retries": counter.retries, "t0": t0, "t1": time.time()}
+    return {"latencies": latencies, "errors": dict(errors), "retries": counter.retries, "t0": t0, "t1": time.time(),
+            "cpu": time.process_time() - cpu0}
 
 
 def http_trades(index: int, args: dict[str, Any], start: Callable[[], float]) -> dict[str, Any]:
@@ -174,7 +185,7 @@ def http_trades(index: int, args: dict[str, Any], start: Callable[[], float]) ->
 
     for _ in range(4):
         one()
-    deadline, t0 = start(), time.time()
+    deadline, t0, cpu0 = start(), time.time(), time.process_time()
     while time.monotonic() < deadline:
         began = time.perf_counter()
         status = one()
@@ -183,7 +194,7 @@ def http_trades(index: int, args: dict[str, Any], start: Callable[[], float]) ->
             continue
         latencies.append((time.perf_counter() - began) * 1000)
     conn.close()
-    return {"latencies": latencies, "errors": dict(errors), "t0": t0, "t1": time.time()}
+    return {"latencies": latencies, "errors": dict(errors), "t0": t0, "t1": time.time(), "cpu": time.process_time() - cpu0}
 
 
 def http_gets(index: int, args: dict[str, Any], start: Callable[[], float]) -> dict[str, Any]:
@@ -285,7 +296,7 @@ def paced_trades(index: int, args: dict[str, Any], start: Callable[[], float]) -
     interval = 1.0 / args["rate"]
     commits, reads, errors = [], [], Counter()
     k = 0
-    deadline, t0 = start(), time.time()
+    deadline, t0, cpu0 = start(), time.time(), time.process_time()
     began = time.monotonic()
     while True:
         due = began + k * interval
@@ -305,4 +316,5 @@ def paced_trades(index: int, args: dict[str, Any], start: Callable[[], float]) -
             asked = time.perf_counter()
             answer = query_bus.ask(GetPortfolio(user_id=user), actor=Actor(user_id=user), min_position=result.position)
             reads.append(((time.perf_counter() - asked) * 1000, answer.waited_ms, answer.stale))
-    return {"commits": commits, "reads": reads, "errors": dict(errors), "sent": k, "t0": t0, "t1": time.time()}
+    return {"commits": commits, "reads": reads, "errors": dict(errors), "sent": k, "t0": t0, "t1": time.time(),
+            "cpu": time.process_time() - cpu0}

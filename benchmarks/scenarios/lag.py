@@ -14,6 +14,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from .. import cpu
 from ..clients import paced_trades, run_clients
 from ..report import Figure, percentile
 
@@ -73,8 +74,11 @@ def lag(run: Run) -> None:
     args = {"seconds": run.mode.lag_seconds, "rate": run.mode.lag_rate / n, "users": [run.user_ids(s) for s in SLOTS],
             "prices": run.prices, "ryw_every": 10}
     try:
-        results = run_clients(paced_trades, n, args)
+        metered: dict[str, Any] = {}
+        results = run_clients(paced_trades, n, args, cpu_window=metered)
         commits = sorted(c for r in results for c in r["commits"])
+        cpu_ms = cpu.breakdown(metered.get("before"), metered.get("after"), len(commits),
+                               sum(r.get("cpu", 0.0) for r in results))
         last = max((p for _, p in commits), default=0)
         deadline = time.monotonic() + DRAIN_SECONDS
         while time.monotonic() < deadline and min(listener.reached(p) for p in PROJECTIONS) < last:
@@ -89,9 +93,11 @@ def lag(run: Run) -> None:
         lags, missing = _lags(commits, listener.heard, name)
         note = f"{offered}, {len(commits)} commits" + (f", {missing} not visible after {DRAIN_SECONDS:g} s drain"
                                                        if missing else "")
+        if name == PROJECTIONS[0] and cpu_ms:
+            note += f"; {cpu.describe(cpu_ms)} (the whole host while sending)"
         run.add(Figure(f"s5.lag.{name}", "5", f"commit → {name} visible, real workers", achieved, "cmd/s",
                        percentile(lags, 50), percentile(lags, 99), target="p99 ≤ 1 s at 200 cmd/s", note=note,
-                       extra={"missing": missing, "offered": run.mode.lag_rate}))
+                       extra={"missing": missing, "offered": run.mode.lag_rate, "cpu_ms_per_op": cpu_ms}))
     _read_your_writes(run, results)
 
 

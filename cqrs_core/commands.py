@@ -67,12 +67,17 @@ class Aggregate(Generic[S]):
         return state
 
 
+#: Celery priority of the default line of work: projection wake-ups, saga steps, queued commands.
+#: Sharing it, they are served in the order they were queued and take turns (``wakeups.wake_again``).
+DEFAULT_PRIORITY = 5
+
+
 @dataclass(frozen=True, kw_only=True)
 class ResourceRequirements:
     """What a command's work needs when it runs on a worker: Celery queue, priority, time limit."""
 
     queue: str | None = None  # None: Celery's default queue, which every worker consumes
-    priority: int = 5
+    priority: int = DEFAULT_PRIORITY
     time_limit: float = 60.0
     soft_time_limit: float | None = None
 

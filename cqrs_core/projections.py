@@ -57,12 +57,14 @@ REBUILD_HEARTBEAT_TIMEOUT = 60
 GAP_WAIT_SECONDS = 0.5
 #: How long a worker's runner keeps one projection before it hands the worker over (see ``run_projection``).
 SLICE_SECONDS = 0.1
-#: Within a slice, after a batch that found fewer than ``TRICKLE_EVENTS`` new events, the runner waits
-#: this long before it reads again, so the next batch carries more: under a steady trickle of
-#: commands a runner that read again at once spent a transaction, a lock, a read and a checkpoint
-#: write on every one or two events (measured: several ms of worker CPU per command).
+#: On a worker, after a batch that moved but came back short of its limit (nothing more waiting),
+#: the runner waits this long before it reads again, so the next batch carries more: under a
+#: steady trickle of commands a runner that read again at once spent a transaction, a lock, a
+#: read and a checkpoint write on every one or two events (measured: several ms of worker CPU per
+#: command). The pause keeps the worker's process (handing it over and coming back through the
+#: broker instead, with a countdown, measured: lag p99 60 ms instead of 200 at 200 commands/s,
+#: but 0.2 ms more worker CPU per command at 900/s, a message round trip per pause).
 TRICKLE_PAUSE_SECONDS = 0.05
-TRICKLE_EVENTS = 20
 NOTIFY_CHANNEL = "cqrs_projection"
 _replaying: contextvars.ContextVar[bool] = contextvars.ContextVar("replaying", default=False)
 
@@ -198,6 +200,8 @@ class _BatchOutcome:
     status: str = Status.RUNNING
     busy: bool = False
     caught_up: bool = False
+    #: The read came back with as many positions as its limit: more may be waiting already.
+    full: bool = False
 
 
 def run_projection(name: str, *, max_batches: int | None = None, slice_seconds: float | None = None) -> RunReport:
@@ -225,7 +229,7 @@ def run_projection(name: str, *, max_batches: int | None = None, slice_seconds: 
             break
         if outcome.moved:
             gap_deadline = None
-            if slice_end is not None and outcome.applied < TRICKLE_EVENTS:
+            if slice_end is not None and not outcome.full:
                 time.sleep(TRICKLE_PAUSE_SECONDS)
             continue
         if outcome.waiting_on_gap:
@@ -257,7 +261,8 @@ def _run_batch(proj: Projection, *, rebuilding: bool = False, batch_size: int | 
         if state.status != expected or (proj.mode == IMMEDIATE and not rebuilding):
             return _BatchOutcome(position=state.position, status=state.status, caught_up=True)
         start = state.position
-        outcome = _BatchOutcome(waiting_on_gap=batch.waiting_on_gap)
+        limit = batch_size or proj.batch_size
+        outcome = _BatchOutcome(waiting_on_gap=batch.waiting_on_gap, full=batch.read >= limit)
         cursor = batch.cursor
         if _apply_together(proj, batch.events):
             outcome.applied = len(batch.events)

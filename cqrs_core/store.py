@@ -207,6 +207,8 @@ class Batch:
     events: list[RecordedEvent]
     cursor: Cursor
     waiting_on_gap: bool
+    #: Positions the read returned (of any type): as many as its limit means more may follow at once.
+    read: int = 0
 
 
 def read_committed(cursor: Cursor, *, limit: int = 1000, types: Iterable[str] | None = None) -> Batch:
@@ -238,7 +240,7 @@ def read_committed(cursor: Cursor, *, limit: int = 1000, types: Iterable[str] | 
         typed = StoredEvent.objects.filter(position__gt=cursor.position, position__lte=safe, event_type__in=list(types))
         events = [_recorded(r) for r in typed.order_by("position").values(*_COLUMNS)]
     return Batch(events, _next_cursor(cursor, safe, stopped, rows[-1]["position"], cursor.gap_horizon is not None, 0),
-                 stopped)
+                 stopped, len(rows))
 
 
 def batch_from_rows(cursor: Cursor, rows: Sequence[Sequence[Any]], oldest_running: int, horizon: int) -> Batch:
@@ -253,7 +255,7 @@ def batch_from_rows(cursor: Cursor, rows: Sequence[Sequence[Any]], oldest_runnin
     safe, stopped = _contiguous_prefix(cursor.position, [row[0] for row in rows], resolved_upto)
     events = [_recorded_pg(row) for row in rows if row[0] <= safe and row[1]]
     next_cursor = _next_cursor(cursor, safe, stopped, rows[-1][0], passed, horizon)
-    return Batch(events, next_cursor, stopped)
+    return Batch(events, next_cursor, stopped, len(rows))
 
 
 def _has_xid() -> bool:

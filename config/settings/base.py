@@ -136,6 +136,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_throttle": 1,
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# One line for the default work: projection wake-ups (a command's and a runner's own after its time
+# slice), saga steps and queued commands share cqrs_core.commands.DEFAULT_PRIORITY, so they are
+# served in the order they were queued and take turns; other tasks join it too. On Redis a lower
+# number is served first (kombu's steps 0/3/6/9); RabbitMQ queues here have no priorities at all.
+CELERY_TASK_DEFAULT_PRIORITY = 5
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The event table is the outbox: these sweeps turn a lost wake-up into a short delay.
 CELERY_BEAT_SCHEDULE = {

@@ -80,3 +80,34 @@ def test_waking_again_marks_the_projection_dirty_before_it_publishes(monkeypatch
     wake_again(LEDGER)
 
     assert len(seen) == 1 and isinstance(seen[0], float), "the mark was there when the wake-up went out"
+
+
+def test_a_yielded_runners_wake_up_joins_the_line_of_the_other_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same priority as command wake-ups and saga steps: served in order, so moving projections take turns."""
+    from cqrs_core.commands import DEFAULT_PRIORITY, ResourceRequirements
+    from cqrs_core.wakeups import _mark_and_publish
+
+    sent: list[dict[str, object]] = []
+    monkeypatch.setattr(tasks.run_projection_task, "apply_async", lambda args, **kw: sent.append(kw))
+
+    wake_again(LEDGER)
+    _mark_and_publish([LEDGER], 0.0)  # a command's wake-up
+
+    assert sent == [{"priority": DEFAULT_PRIORITY}] * 2
+    assert ResourceRequirements().priority == DEFAULT_PRIORITY  # saga steps and queued commands
+
+
+@pytest.mark.django_db(transaction=True, reset_sequences=True)
+def test_a_sliced_runner_pauses_only_after_a_batch_short_of_its_limit(monkeypatch: pytest.MonkeyPatch, no_wakeups: None,
+                                                                      small_batches: None) -> None:
+    account = open_account()
+    for amount in ("1", "2", "3", "4"):
+        deposit(account, amount)  # positions 1-5, read two at a time: 2, 2, 1 (short: pause), 0 (caught up)
+    sleeps: list[float] = []
+    monkeypatch.setattr(proj.time, "sleep", sleeps.append)
+
+    report = run_projection(LEDGER, slice_seconds=60)
+
+    assert ProjectionState.objects.get(name=LEDGER).position == head_position()
+    assert sleeps == [proj.TRICKLE_PAUSE_SECONDS]
+    assert report.batches >= 4  # and one more read if a wake-up mark was left meanwhile

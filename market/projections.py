@@ -6,6 +6,8 @@ import decimal
 from collections import defaultdict
 from collections.abc import Iterable
 
+from django.db import transaction
+
 from cqrs_core.commands import MONEY_CONTEXT
 from cqrs_core.events import Event, RecordedEvent
 from cqrs_core.projections import projection
@@ -27,8 +29,15 @@ def project_candles(event: Event, recorded: RecordedEvent) -> None:
             fresh = _store_new_candles(event, recorded.position)
             if fresh:
                 invalidate(PRICES_SCOPE)  # after the commit: every process's kept latest prices are stale
+                transaction.on_commit(_forget_kept_prices)  # this one's at once
             with decimal.localcontext(MONEY_CONTEXT):  # volume x close needs more than 28 digits
                 fold_into_buckets(event.pair, fresh)
+
+
+def _forget_kept_prices() -> None:
+    from .queries import forget_kept_prices  # the queries module imports this one
+
+    forget_kept_prices()
 
 
 def _store_new_candles(event: CandlesRecorded, position: int) -> list[CandleData]:

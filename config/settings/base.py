@@ -249,6 +249,9 @@ CQRS_READY_MAX_LAG_SECONDS = env.float("CQRS_READY_MAX_LAG_SECONDS", default=60.
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 
 # --- Trading and portfolio ----------------------------------------------------------------
+# How long a process trusts its kept latest prices before it asks the cache whether they moved
+# (market.queries.latest_prices); 0: ask on every trade and valuation.
+MARKET_PRICES_RECHECK_SECONDS = env.float("MARKET_PRICES_RECHECK_SECONDS", default=0.1)
 # Decimal strings, read as Decimal by portfolio.rules (money never passes through a float).
 TRADING_MIN_TRADE_USD = env.str("TRADING_MIN_TRADE_USD", default="10")
 # Largest allowed distance of a trade's price from the latest market price, as a share of it.

@@ -1,6 +1,6 @@
 """The harness: set up the stack, measure the raw limits, run the scenarios, print and save the figures.
 
-``python -m benchmarks [--quick | --tiny] [--json PATH] [--keep-database]``; ``./dev.sh bench``
+``python -m benchmarks [--quick | --tiny] [--json PATH] [--keep-database] [--scenarios DIGITS]``; ``./dev.sh bench``
 sets the services' environment and calls it.
 """
 from __future__ import annotations
@@ -121,7 +121,7 @@ def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def measure(mode: Mode, *, fresh: bool, json_path: Path) -> Run:
+def measure(mode: Mode, *, fresh: bool, json_path: Path, only: str = "") -> Run:
     """The whole run; every process it started is stopped on the way out, however it ends."""
     env = bench_environment()
     if fresh:
@@ -149,17 +149,26 @@ def measure(mode: Mode, *, fresh: bool, json_path: Path) -> Run:
         for limit in _step("Raw limits", lambda: _limits(mode, stack)):
             run.limits[limit.key] = limit
             print(f"  {limit.short()}", flush=True)
-        _step("Scenario 1: ExecuteTrade through the bus", lambda: commands.bus(run))
-        _step("Scenario 2: ExecuteTrade over HTTP", lambda: commands.http(run))
-        _step("Scenario 3: portfolio queries", lambda: queries.portfolio(run))
-        _step("Scenario 5: command-to-read-model lag", lambda: lag.lag(run))
-        _step("Scenario 6: sagas", lambda: sagas.sagas(run))
-        queries.latest_prices(run)
-        run.candle_rows = mode.candles
-        _step(f"Candles: {mode.candles:,} rows and their hourly buckets (SQL)", lambda: fixtures.candles(mode.candles))
-        _step("Scenario 3: market queries", lambda: queries.top_coins(run))
+        wanted = set(only or "123456")
+        if "1" in wanted:
+            _step("Scenario 1: ExecuteTrade through the bus", lambda: commands.bus(run))
+        if "2" in wanted:
+            _step("Scenario 2: ExecuteTrade over HTTP", lambda: commands.http(run))
+        if "3" in wanted:
+            _step("Scenario 3: portfolio queries", lambda: queries.portfolio(run))
+        if "5" in wanted:
+            _step("Scenario 5: command-to-read-model lag", lambda: lag.lag(run))
+        if "6" in wanted:
+            _step("Scenario 6: sagas", lambda: sagas.sagas(run))
+        if "3" in wanted:
+            queries.latest_prices(run)
+            run.candle_rows = mode.candles
+            _step(f"Candles: {mode.candles:,} rows and their hourly buckets (SQL)",
+                  lambda: fixtures.candles(mode.candles))
+            _step("Scenario 3: market queries", lambda: queries.top_coins(run))
         stack.stop("celery")
-        _step("Scenarios 4 and 7: projections at two store sizes", lambda: projections.projections(run))
+        if "4" in wanted:
+            _step("Scenarios 4 and 7: projections at two store sizes", lambda: projections.projections(run))
     meta = _meta(mode, time.monotonic() - started)
     print("\n" + table(run.figures, run.limits))
     write_json(json_path, meta, run.figures, run.limits)
@@ -198,10 +207,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="where to write the figures")
     parser.add_argument("--keep-database", action="store_true",
                         help="use DATABASE_URL as it is (migrated) instead of recreating it")
+    parser.add_argument("--scenarios", default="", metavar="DIGITS",
+                        help="run only these scenarios, e.g. 15 for 1 and 5 (4 includes 7; default: all)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        measure(MODES[args.mode or "full"], fresh=not args.keep_database, json_path=args.json)
+        measure(MODES[args.mode or "full"], fresh=not args.keep_database, json_path=args.json, only=args.scenarios)
     except KeyboardInterrupt:
         print("\nbench: interrupted; the stack is stopped", file=sys.stderr)
         return 130

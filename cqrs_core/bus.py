@@ -413,25 +413,30 @@ def log_and_time(env: Envelope, call_next: Next) -> CommandResult:
     """Log every command with its correlation id, outcome and time; tell the observers."""
     started = time.perf_counter()
     name = env.command.command_type
-    extra = {"command_type": name, "command_id": str(env.command_id), "correlation_id": str(env.correlation_id)}
     try:
         result = call_next(env)
     except DomainError as exc:
         elapsed = (time.perf_counter() - started) * 1000
-        logger.warning("command %s refused: %s (%.1f ms)", name, exc.code, elapsed, extra={**extra, "code": exc.code})
+        logger.warning("command %s refused: %s (%.1f ms)", name, exc.code, elapsed, extra={**_log_extra(env), "code": exc.code})
         _observe(name, exc.code, elapsed)
         raise
     except Exception:
         elapsed = (time.perf_counter() - started) * 1000
-        logger.exception("command %s failed (%.1f ms)", name, elapsed, extra=extra)
+        logger.exception("command %s failed (%.1f ms)", name, elapsed, extra=_log_extra(env))
         _observe(name, "error", elapsed)
         raise
     elapsed = (time.perf_counter() - started) * 1000
     outcome = "replayed" if result.replayed else "ok"
-    logger.info("command %s %s at position %s (%.1f ms)", name, outcome, result.position, elapsed,
-                extra={**extra, "position": result.position})
+    if logger.isEnabledFor(logging.INFO):  # the ids' strings are made only for a record that is written
+        logger.info("command %s %s at position %s (%.1f ms)", name, outcome, result.position, elapsed,
+                    extra={**_log_extra(env), "position": result.position})
     _observe(name, outcome, elapsed)
     return result
+
+
+def _log_extra(env: Envelope) -> dict[str, Any]:
+    return {"command_type": env.command.command_type, "command_id": str(env.command_id),
+            "correlation_id": str(env.correlation_id)}
 
 
 def authorize(env: Envelope, call_next: Next) -> CommandResult:

@@ -112,6 +112,8 @@ class SagaDefinition:
 
 
 _SAGAS: dict[str, type[SagaDefinition]] = {}
+#: ``sagas_reacting_to`` per event type, worked out once (every committed command asks): emptied on registration.
+_REACTING: dict[str, list[type[SagaDefinition]]] = {}
 
 
 def register_saga(definition: type[SagaDefinition]) -> type[SagaDefinition]:
@@ -125,6 +127,7 @@ def register_saga(definition: type[SagaDefinition]) -> type[SagaDefinition]:
     if taken is not None and taken.__qualname__ != definition.__qualname__:
         raise ValueError(f"saga {definition.saga_type!r} is already registered")
     _SAGAS[definition.saga_type] = definition
+    _REACTING.clear()
     return definition
 
 
@@ -136,4 +139,8 @@ def saga_definition(saga_type: str) -> type[SagaDefinition]:
 
 
 def sagas_reacting_to(event_type: str) -> list[type[SagaDefinition]]:
-    return [d for _, d in sorted(_SAGAS.items()) if any(e.event_type == event_type for e in d.reacts_to)]
+    reacting = _REACTING.get(event_type)
+    if reacting is None:
+        reacting = _REACTING[event_type] = [d for _, d in sorted(_SAGAS.items())
+                                            if any(e.event_type == event_type for e in d.reacts_to)]
+    return reacting

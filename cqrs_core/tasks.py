@@ -24,9 +24,11 @@ def execute_command(command_type: str, data: dict, user_id: int | None, is_staff
 def run_projection_task(name: str) -> int:
     """Bring one projection up to date; duplicates are harmless (one runner holds the lock)."""
     from .projections import SLICE_SECONDS, run_projection
-    from .wakeups import wake_again
+    from .wakeups import started, wake_again
 
     eager = run_projection_task.app.conf.task_always_eager  # inline: no queue to go back to
+    if not eager:
+        started(name)  # before the first read: a wake-up published from now on is needed
     report = run_projection(name, slice_seconds=None if eager else SLICE_SECONDS)
     if report.yielded:
         wake_again(name)

@@ -14,6 +14,7 @@ from cqrs_core.models import ProjectionState
 from cqrs_core.projections import _dirty_key, run_projection
 from cqrs_core.store import head_position
 from cqrs_core.tasks import run_projection_task
+from cqrs_core.wakeups import _pending_key, wake_again
 from tests.bus_app.models import LedgerEntry
 from tests.projections.conftest import BALANCES, LEDGER, deposit, open_account
 
@@ -27,7 +28,7 @@ def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
     sent: Counter = Counter()
     monkeypatch.setattr(run_projection_task, "apply_async", lambda args, **kwargs: sent.update(args))
     monkeypatch.setattr(wakeups, "FRESH_SECONDS", 60.0)  # the test's pace must not decide
-    cache.delete_many([_dirty_key(BALANCES), _dirty_key(LEDGER)])
+    cache.delete_many([_dirty_key(BALANCES), _dirty_key(LEDGER), _pending_key(BALANCES), _pending_key(LEDGER)])
     before = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False
     try:
@@ -53,21 +54,56 @@ def test_a_skipped_wakeup_strands_no_event(published: Counter) -> None:
     deposit(account, "2")     # both marks are fresh: nothing published
     assert published == {BALANCES: 1, LEDGER: 1}
     for name in (BALANCES, LEDGER):  # what the worker does for the two messages
-        run_projection(name)
+        run_projection_task.run(name)
     head = head_position()
     assert (_position(BALANCES), _position(LEDGER)) == (head, head)
     assert sorted(LedgerEntry.objects.values_list("amount", flat=True)) == [1, 2]
-    deposit(account, "3")  # the runners took the marks: the next command wakes them again
+    deposit(account, "3")  # the runners took the marks and their messages: the next command wakes them again
     assert published == {BALANCES: 2, LEDGER: 2}
 
 
 def test_a_mark_that_a_runner_never_took_is_published_again_once_old(published: Counter) -> None:
     account = open_account()
     deposit(account, "1")
-    cache.set(_dirty_key(LEDGER), time.time() - 120, timeout=60)  # its message was lost, say
-    cache.set(_dirty_key(BALANCES), 1, timeout=60)                # written by the old per-command hook
+    cache.set(_dirty_key(LEDGER), time.time() - 120, timeout=60)  # its message was lost, say,
+    cache.set(_dirty_key(BALANCES), 1, timeout=60)                # or written by the old per-command hook,
+    cache.delete_many([_pending_key(LEDGER), _pending_key(BALANCES)])  # and PENDING_SECONDS have passed
     deposit(account, "2")
     assert published == {BALANCES: 2, LEDGER: 2}
+
+
+def test_an_old_mark_whose_wakeup_still_waits_in_the_queue_publishes_nothing_more(published: Counter) -> None:
+    """A wake-up that outwaits FRESH_SECONDS in a busy queue is not doubled: its run reads these commits too."""
+    account = open_account()
+    deposit(account, "1")
+    assert published == {BALANCES: 1, LEDGER: 1}
+    cache.set_many({_dirty_key(LEDGER): time.time() - 120, _dirty_key(BALANCES): time.time() - 120}, timeout=60)
+
+    deposit(account, "2")
+
+    assert published == {BALANCES: 1, LEDGER: 1}
+    assert isinstance(cache.get(_dirty_key(LEDGER)), float) and time.time() - cache.get(_dirty_key(LEDGER)) < 60, \
+        "the mark is fresh again, so a runner already past its last read reads once more"
+    for name in (BALANCES, LEDGER):  # the two waiting messages
+        run_projection_task.run(name)
+    assert sorted(LedgerEntry.objects.values_list("amount", flat=True)) == [1, 2]
+    assert _position(LEDGER) == head_position()
+
+
+def test_a_runner_that_used_up_its_slice_while_another_wakeup_waits_queues_nothing(
+    published: Counter, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two runners of one projection (two messages) become one line: the second ends at its slice."""
+    account = open_account()
+    deposit(account, "1")
+    published.clear()
+    wake_again(LEDGER)  # the first runner's slice is up, and the commands' wake-up is still waiting
+    assert published == {}
+    run_projection_task.run(LEDGER)  # that wake-up runs (and catches up): its message no longer waits
+    assert published == {} and cache.get(_pending_key(LEDGER)) is None
+    wake_again(LEDGER)
+    assert published == {LEDGER: 1}
+    assert cache.get(_pending_key(LEDGER)) is not None
 
 
 def test_a_cache_that_cannot_answer_publishes_every_time(published: Counter, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,6 +112,8 @@ def test_a_cache_that_cannot_answer_publishes_every_time(published: Counter, mon
 
     monkeypatch.setattr(cache, "get_many", down)
     monkeypatch.setattr(cache, "set_many", down)
+    monkeypatch.setattr(cache, "add", down)
+    monkeypatch.setattr(cache, "delete", down)
     account = open_account()
     deposit(account, "1")
     deposit(account, "2")

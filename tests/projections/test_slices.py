@@ -87,11 +87,20 @@ def test_a_yielded_runners_wake_up_joins_the_line_of_the_other_work(monkeypatch:
     from cqrs_core.commands import DEFAULT_PRIORITY, ResourceRequirements
     from cqrs_core.wakeups import _mark_and_publish
 
+    from django.core.cache import cache
+
+    from cqrs_core.wakeups import _pending_key
+
     sent: list[dict[str, object]] = []
     monkeypatch.setattr(tasks.run_projection_task, "apply_async", lambda args, **kw: sent.append(kw))
-
-    wake_again(LEDGER)
-    _mark_and_publish([LEDGER], 0.0)  # a command's wake-up
+    eager = tasks.run_projection_task.app.conf.task_always_eager
+    tasks.run_projection_task.app.conf.task_always_eager = False  # as on a worker
+    try:
+        wake_again(LEDGER)
+        cache.delete(_pending_key(LEDGER))  # that wake-up's run started
+        _mark_and_publish([LEDGER], 0.0)  # a command's wake-up
+    finally:
+        tasks.run_projection_task.app.conf.task_always_eager = eager
 
     assert sent == [{"priority": DEFAULT_PRIORITY}] * 2
     assert ResourceRequirements().priority == DEFAULT_PRIORITY  # saga steps and queued commands

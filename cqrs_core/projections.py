@@ -55,6 +55,8 @@ Status = ProjectionState.Status
 REBUILD_HEARTBEAT_TIMEOUT = 60
 #: How long one runner waits for a hole in the positions to resolve before it yields.
 GAP_WAIT_SECONDS = 0.5
+#: How long a runner that took a dirty mark waits for another runner's batch to release the state row.
+BUSY_WAIT_SECONDS = 0.5
 #: How long a worker's runner keeps one projection before it hands the worker over (see ``run_projection``).
 SLICE_SECONDS = 0.1
 #: On a worker, after a batch that moved but came back short of its limit (nothing more waiting),
@@ -216,9 +218,18 @@ def run_projection(name: str, *, max_batches: int | None = None, slice_seconds: 
     proj = get_projection(name)
     report = RunReport(name)
     gap_deadline: float | None = None
+    took_mark: float | None = None  # when this runner took a dirty mark it has not read after yet
     slice_end = None if slice_seconds is None else time.monotonic() + slice_seconds
     while max_batches is None or report.batches < max_batches:
         outcome = _run_batch(proj)
+        if outcome.busy and took_mark is not None:
+            # The mark stood for a commit the holder may have read before (its last, empty batch):
+            # with the mark gone it would stop without reading again. Wait for its batch to end.
+            if time.monotonic() - took_mark < BUSY_WAIT_SECONDS:
+                time.sleep(0.01)
+                continue
+            _restore_dirty(name)  # still held: a long batch, whose end will see the mark
+        took_mark = None
         _add(report, outcome)
         if outcome.busy or outcome.status != Status.RUNNING:
             break
@@ -240,6 +251,7 @@ def run_projection(name: str, *, max_batches: int | None = None, slice_seconds: 
         # Caught up; a wake-up that found us busy meanwhile left the dirty mark.
         if not _take_dirty(name):
             break
+        took_mark = time.monotonic()
     return report
 
 
@@ -461,6 +473,16 @@ def _finish_rebuild(state: ProjectionState) -> None:
 
 def _dirty_key(name: str) -> str:
     return f"cqrs:projection-dirty:{name}"
+
+
+def _restore_dirty(name: str) -> None:
+    """Put back a dirty mark this runner took but could not act on (another runner holds the row)."""
+    from .wakeups import MARK_SECONDS
+
+    try:
+        cache.set(_dirty_key(name), time.time(), timeout=MARK_SECONDS)
+    except Exception:  # the next command or the beat sweep wakes the projection instead
+        logger.warning("could not mark projection %s dirty again", name, exc_info=True)
 
 
 def _take_dirty(name: str) -> bool:

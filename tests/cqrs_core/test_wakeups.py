@@ -1,12 +1,14 @@
 """Coalesced wake-ups: a burst publishes once per projection, and a skipped wake-up never strands an event."""
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 
 import pytest
 from django.core.cache import cache
+from django.db import connection, transaction
 
 import cqrs_core.wakeups as wakeups
 from config.celery import app as celery_app
@@ -104,6 +106,48 @@ def test_a_runner_that_used_up_its_slice_while_another_wakeup_waits_queues_nothi
     wake_again(LEDGER)
     assert published == {LEDGER: 1}
     assert cache.get(_pending_key(LEDGER)) is not None
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: SQLite has one writer at a time")
+def test_a_runner_that_took_a_mark_reads_after_the_runner_holding_the_row(
+    published: Counter, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The mark stood for a commit the holder may have read before: whoever takes it must read after it."""
+    import cqrs_core.projections as projections
+
+    account = open_account()
+    deposit(account, "1")
+    run_projection(LEDGER)
+    published.clear()
+    cache.set(_dirty_key(LEDGER), time.time(), timeout=60)  # a runner's wake-up, say, still fresh
+    locked, held_for = threading.Event(), 0.2
+
+    def hold_the_row() -> None:  # another runner's last (empty) batch, read before deposit "2"
+        try:
+            with transaction.atomic():
+                ProjectionState.objects.select_for_update().get(name=LEDGER)
+                locked.set()
+                time.sleep(held_for)
+        finally:
+            connection.close()
+
+    real_take, taken = projections._take_dirty, []
+
+    def take(name: str) -> bool:
+        if name != LEDGER or taken:
+            return real_take(name)
+        deposit(account, "2")  # commits, finds the mark fresh: publishes nothing
+        taken.append(real_take(name))
+        threading.Thread(target=hold_the_row).start()
+        assert locked.wait(5)
+        return taken[0]
+
+    monkeypatch.setattr(projections, "_take_dirty", take)
+    run_projection(LEDGER)
+
+    assert taken == [True] and LEDGER not in published
+    assert sorted(LedgerEntry.objects.values_list("amount", flat=True)) == [1, 2]
+    assert _position(LEDGER) == head_position()
 
 
 def test_a_cache_that_cannot_answer_publishes_every_time(published: Counter, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -92,9 +92,7 @@ def test_an_old_mark_whose_wakeup_still_waits_in_the_queue_publishes_nothing_mor
     assert _position(LEDGER) == head_position()
 
 
-def test_a_runner_that_used_up_its_slice_while_another_wakeup_waits_queues_nothing(
-    published: Counter, monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_runner_that_used_up_its_slice_while_another_wakeup_waits_queues_nothing(published: Counter) -> None:
     """Two runners of one projection (two messages) become one line: the second ends at its slice."""
     account = open_account()
     deposit(account, "1")

@@ -84,12 +84,10 @@ def test_waking_again_marks_the_projection_dirty_before_it_publishes(monkeypatch
 
 def test_a_yielded_runners_wake_up_joins_the_line_of_the_other_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """Same priority as command wake-ups and saga steps: served in order, so moving projections take turns."""
-    from cqrs_core.commands import DEFAULT_PRIORITY, ResourceRequirements
-    from cqrs_core.wakeups import _mark_and_publish
-
     from django.core.cache import cache
 
-    from cqrs_core.wakeups import _pending_key
+    from cqrs_core.commands import DEFAULT_PRIORITY, ResourceRequirements
+    from cqrs_core.wakeups import _mark_and_publish, _pending_key
 
     sent: list[dict[str, object]] = []
     monkeypatch.setattr(tasks.run_projection_task, "apply_async", lambda args, **kw: sent.append(kw))

@@ -15,6 +15,7 @@ from typing import Any
 from decimal import Decimal
 
 import pytest
+import redis as redis_client
 
 from .support import (
     RABBITMQ_SERVER, PrivatePostgres, PrivateRabbitMQ, PrivateRedis, Stack, base_env, missing_tools, temporary_root,
@@ -93,7 +94,8 @@ def test_queries_and_commands_work_while_the_cache_is_down(
 def test_commands_commit_while_the_broker_is_down_and_the_sweep_catches_up(
         services: tuple[PrivatePostgres, PrivateRedis, Stack]) -> None:
     pg, redis, app = services
-    waited = broker_outage(pg, app, redis.url(2), stop=redis.stop, start=redis.start)
+    waited = broker_outage(pg, app, redis.url(2), stop=redis.stop, start=redis.start,
+                           idle=lambda: _redis_queues_idle(redis.url(2)))
     print(f"\nredis broker back: read model caught up in {waited:.1f} s")
 
 
@@ -104,14 +106,43 @@ def test_commands_commit_while_rabbitmq_is_down_and_the_sweep_catches_up(
     rabbit = PrivateRabbitMQ(app.root)
     rabbit.start()
     try:
-        waited = broker_outage(pg, app, rabbit.url(), stop=rabbit.stop, start=rabbit.start)
+        waited = broker_outage(pg, app, rabbit.url(), stop=rabbit.stop, start=rabbit.start,
+                               idle=lambda: _rabbit_queues_idle(rabbit))
     finally:
         app.close()  # the workers first: they would otherwise keep reconnecting to the halted node
         rabbit.stop()
     print(f"\nrabbitmq back: read model caught up in {waited:.1f} s")
 
 
-def broker_outage(pg: PrivatePostgres, app: Stack, broker_url: str, stop: Any, start: Any) -> float:
+def _redis_queues_idle(url: str) -> bool:
+    """No task message waits in a queue, and none is delivered and unacknowledged (kombu's ``unacked`` hash)."""
+    client = redis_client.Redis.from_url(url)
+    try:
+        waiting = sum(client.llen(key) for key in client.keys("*") if client.type(key) == b"list")
+        return waiting == 0 and client.hlen("unacked") == 0
+    finally:
+        client.close()
+
+
+def _rabbit_queues_idle(rabbit: PrivateRabbitMQ) -> bool:
+    """No message ready or unacknowledged in any queue of the node."""
+    out = rabbit.ctl("list_queues", "-q", "--no-table-headers", "name", "messages").stdout
+    return all(int(line.split()[-1]) == 0 for line in out.splitlines() if line.strip())
+
+
+def _settled(idle: Any) -> bool:
+    """The broker is idle at two looks a sweep period apart: no run of the worker is in flight or waiting.
+
+    A task delivered before the broker stops still runs after it, and reads every commit made
+    meanwhile; the outage below is meant to start with nothing left that could wake a runner.
+    """
+    if not idle():
+        return False
+    time.sleep(1.2)
+    return bool(idle())
+
+
+def broker_outage(pg: PrivatePostgres, app: Stack, broker_url: str, stop: Any, start: Any, idle: Any) -> float:
     """Deposits while the broker is stopped all commit; once it is back, beat's sweep catches up."""
     app.env.update(CELERY_BROKER_URL=broker_url, CELERY_TASK_ALWAYS_EAGER="false", CQRS_SWEEP_SECONDS="1",
                    CQRS_SAGA_SWEEP_SECONDS="2", CELERY_BROKER_CONNECTION_TIMEOUT="1")
@@ -123,6 +154,7 @@ def broker_outage(pg: PrivatePostgres, app: Stack, broker_url: str, stop: Any, s
     first = app.deposit(str(uuid.uuid4()), Decimal("10"))
     assert first.status == 201
     wait_until(lambda: _cash(pg) == Decimal("10"), 60, "the worker projects the first deposit")
+    wait_until(lambda: _settled(idle), 60, "no task left in flight or waiting in the broker")
 
     stop()
     sent = Decimal("10")

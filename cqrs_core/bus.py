@@ -8,7 +8,14 @@ the command id, all in one transaction). A version conflict re-loads and re-deci
 
 On PostgreSQL the unit of work is two statements (``command_sql``): the lock, the handled check,
 the transaction id and the stream's tail in one round trip, the events and the record in one
-``INSERT``; elsewhere the same steps go through the ORM one by one.
+``INSERT``; elsewhere the same steps go through the ORM one by one. When this process committed
+the stream's last event itself (the usual case: a client's commands land on the worker that
+served its last one, a portfolio is mostly written by its owner) and no transaction is open, the
+bus decides first, on the state it kept, and sends the whole command as one statement that
+writes only if the stream still ends at that event (``command_sql.append_if_current``): one
+round trip instead of three. A stream that moved comes back with nothing written, and the
+command is decided again under the lock; a refusal on the kept state is decided again there
+too, so only a state the store confirms can refuse or accept a command.
 
 Loading reuses the state this process folded when it last committed on the stream (an LRU of
 ``CQRS_STATE_CACHE_SIZE`` streams, see :class:`StateCache`) and reads only the events after it;
@@ -24,7 +31,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -147,6 +154,9 @@ class CommandBus:
         lookups = {name: fn(env.command) for name, fn in spec.lookups.items()}
         retries = getattr(settings, "CQRS_CONFLICT_RETRIES", 5)
         started = time.perf_counter()
+        result = self._in_one_statement(spec, env, stream, lookups, started)
+        if result is not None:
+            return result
         for attempt in range(retries + 1):
             try:
                 with transaction.atomic():
@@ -161,6 +171,60 @@ class CommandBus:
             except _AlreadyHandled:
                 return replay(env)
         raise AssertionError("unreachable")
+
+    def _in_one_statement(self, spec: HandlerSpec, env: Envelope, stream: str, lookups: Mapping[str, Any],
+                          started: float) -> CommandResult | None:
+        """Decide on this process's state of the stream and write in one statement; None: take the locked path.
+
+        Only on PostgreSQL, outside any transaction (the statement commits on its own), with a kept
+        state the stream has not been seen to move past, for a decision with events that needs
+        neither an in-transaction hook nor a snapshot. The statement writes only if the stream
+        still ends at the kept state's event, under the stream's lock and after the command-id
+        check (``command_sql.append_if_current``).
+        """
+        if (not getattr(settings, "CQRS_ONE_STATEMENT_COMMANDS", True) or connection.vendor != "postgresql"
+                or connection.in_atomic_block):
+            return None
+        entry = state_cache.current(spec, stream)
+        if entry is None or (env.expected_version is not None and env.expected_version != entry.version):
+            return None
+        ctx = self._context(env, lookups)
+        try:
+            with decimal.localcontext(MONEY_CONTEXT):
+                events, data = _normalise(spec.handler(entry.state, env.command, ctx))
+        except DomainError:
+            return None  # perhaps refused on a state another process has moved on from: decide under the lock
+        new_version = entry.version + len(events)
+        if not events or self._needs_transaction(events) or _snapshot_due(spec, entry.version, new_version):
+            return None
+        new_events = [NewEvent(event=e, metadata=_metadata(env)) for e in events]
+        try:
+            recorded = command_sql.append_if_current(stream, new_events, entry.version, entry.event_id, now=ctx.now,
+                                                     recorded_at=timezone.now(), record=_record(env, new_version, data))
+        except (command_sql.Handled, command_sql.CommandIdTaken):
+            return replay(env)
+        except (command_sql.Stale, ConcurrencyConflict):
+            state_cache.hold(stream)  # written by others: lock before reading next time
+            return None
+        new_state = spec.aggregate.fold(recorded, entry.state)
+        state_cache.put(spec, stream, new_state, recorded[-1])
+        self._after_commit(recorded)
+        return CommandResult(
+            command_id=env.command_id, command_type=env.command.command_type, stream_id=stream,
+            events=tuple(recorded), position=recorded[-1].position, stream_version=new_version, data=data,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+        )
+
+    def _needs_transaction(self, events: Sequence[Event]) -> bool:
+        """Whether an in-transaction hook acts on any of these events (a hook that cannot say is assumed to)."""
+        types = {e.event_type for e in events}
+        return any(getattr(hook, "wants", None) is None or hook.wants(types) for hook in self.in_transaction_hooks)
+
+    def _context(self, env: Envelope, lookups: Mapping[str, Any]) -> CommandContext:
+        return CommandContext(
+            now=self.clock(), actor=env.actor, command_id=env.command_id, correlation_id=env.correlation_id,
+            causation_id=env.causation_id, lookups=lookups,
+        )
 
     def _decide_and_append(self, spec: HandlerSpec, env: Envelope, stream: str, lookups: Mapping[str, Any],
                            started: float) -> CommandResult:
@@ -177,10 +241,7 @@ class CommandBus:
                 f"stream {stream} is at version {version}, not {env.expected_version}",
                 stream_id=stream, expected_version=env.expected_version, current_version=version,
             )
-        ctx = CommandContext(
-            now=self.clock(), actor=env.actor, command_id=env.command_id, correlation_id=env.correlation_id,
-            causation_id=env.causation_id, lookups=lookups,
-        )
+        ctx = self._context(env, lookups)
         with decimal.localcontext(MONEY_CONTEXT):
             events, data = _normalise(spec.handler(state, env.command, ctx))
         new_events = [NewEvent(event=e, metadata=_metadata(env)) for e in events]
@@ -220,23 +281,31 @@ def _store(stream: str, env: Envelope, new_events: Sequence[NewEvent], version: 
     savepoints: any error rolls the whole transaction back) and then the record. A command id
     recorded meanwhile on another stream raises ``_AlreadyHandled`` (the rollback undoes ours).
     """
-    record = {"command_id": env.command_id, "command_type": env.command.command_type,
-              "fingerprint": env.command.fingerprint(), "actor_id": env.actor.user_id}
     new_version = version + len(new_events)
+    record = _record(env, new_version, data)
     if connection.vendor == "postgresql" and new_events:
         try:
             return command_sql.append_and_record(stream, new_events, version, now=now, recorded_at=timezone.now(),
-                                                 record={**record, "stream_version": new_version, "data": data})
+                                                 record=record)
         except command_sql.CommandIdTaken:
             raise _AlreadyHandled from None
     recorded = append(stream, new_events, version, now=now, savepoint=False)
     outcome = {"position": recorded[-1].position if recorded else None, "stream_version": new_version,
                "data": dict(data)}
     try:
-        CommandRecord.objects.create(stream_id=stream, result=outcome, **record)
+        CommandRecord.objects.create(stream_id=stream, result=outcome, command_id=record["command_id"],
+                                     command_type=record["command_type"], fingerprint=record["fingerprint"],
+                                     actor_id=record["actor_id"])
     except IntegrityError:
         raise _AlreadyHandled from None
     return recorded
+
+
+def _record(env: Envelope, new_version: int, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The command's record as ``command_sql`` writes it (its position is filled in by the statement)."""
+    return {"command_id": env.command_id, "command_type": env.command.command_type,
+            "fingerprint": env.command.fingerprint(), "actor_id": env.actor.user_id, "stream_version": new_version,
+            "data": data}
 
 
 def _lock_stream_and_check_handled(stream: str, command_id: UUID) -> bool:
@@ -281,6 +350,8 @@ class _CachedState:
     version: int
     event_id: UUID | None
     state: Any
+    #: The stream was seen written by others since this process last found it unmoved: read under the lock first.
+    contended: bool = False
 
 
 class StateCache:
@@ -317,6 +388,18 @@ class StateCache:
             return None, stream_version(stream)
         return self._resume(spec, stream, entry, events) if entry is not None else load(spec, stream)
 
+    def current(self, spec: HandlerSpec, stream: str) -> _CachedState | None:
+        """The stream's entry to decide on before reading the store (the one-statement path); None if contended."""
+        entry = self._entry(spec, stream)
+        return None if entry is None or entry.contended else entry
+
+    def hold(self, stream: str) -> None:
+        """The stream moved past its entry under another writer: decide under the lock until it is seen unmoved."""
+        with self._lock:
+            entry = self._entries.get(stream)
+            if entry is not None:
+                self._entries[stream] = replace(entry, contended=True)
+
     def _entry(self, spec: HandlerSpec, stream: str) -> _CachedState | None:
         """The stream's entry, if there is one for this aggregate and its state's shape."""
         aggregate = spec.aggregate
@@ -334,6 +417,10 @@ class StateCache:
         if not events or events[0].stream_version != entry.version or events[0].metadata.event_id != entry.event_id:
             self.discard(stream)
             return load(spec, stream)
+        if entry.contended and len(events) == 1:  # nobody wrote since this process did
+            with self._lock:
+                if self._entries.get(stream) is entry:
+                    self._entries[stream] = replace(entry, contended=False)
         return spec.aggregate.fold(events[1:], entry.state), events[-1].stream_version
 
     def put(self, spec: HandlerSpec, stream: str, state: Any, last: RecordedEvent) -> None:
@@ -342,10 +429,10 @@ class StateCache:
         aggregate = spec.aggregate
         if aggregate is None or size <= 0:
             return
-        entry = _CachedState(aggregate.name, aggregate.snapshot_version, last.stream_version,
-                             last.metadata.event_id, state)
         with self._lock:
-            self._entries[stream] = entry
+            before = self._entries.get(stream)
+            self._entries[stream] = _CachedState(aggregate.name, aggregate.snapshot_version, last.stream_version,
+                                                 last.metadata.event_id, state, before is not None and before.contended)
             self._entries.move_to_end(stream)
             while len(self._entries) > size:
                 self._entries.popitem(last=False)
@@ -362,12 +449,17 @@ class StateCache:
 state_cache = StateCache()
 
 
-def _maybe_snapshot(spec: HandlerSpec, stream: str, new_state: Any, version: int, new_version: int) -> None:
+def _snapshot_due(spec: HandlerSpec, version: int, new_version: int) -> bool:
+    """Whether going from ``version`` to ``new_version`` crosses a multiple of ``CQRS_SNAPSHOT_EVERY``."""
     every = getattr(settings, "CQRS_SNAPSHOT_EVERY", 100)
+    if spec.aggregate is None or new_version == version or every <= 0:
+        return False
+    return new_version // every != version // every
+
+
+def _maybe_snapshot(spec: HandlerSpec, stream: str, new_state: Any, version: int, new_version: int) -> None:
     aggregate = spec.aggregate
-    if aggregate is None or new_version == version or every <= 0:
-        return
-    if new_version // every == version // every:
+    if aggregate is None or not _snapshot_due(spec, version, new_version):
         return
     Snapshot.objects.update_or_create(
         stream_id=stream,

@@ -25,9 +25,10 @@ connection (``backends.postgresql.prepared``).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -59,8 +60,21 @@ _INSERT_TEMPLATE = (
 _INSERTS: dict[int, str] = {}
 
 
+#: Migration ``0007_append_command_function``: lock, xid, handled check, tail check, then the events and the record.
+_APPEND_COMMAND = ("SELECT * FROM cqrs_append_command(%s::text, %s::bigint, %s::uuid, %s::jsonb, %s::timestamptz,"
+                   " %s::uuid, %s::text, %s::text, %s::bigint, %s::jsonb, %s::timestamptz)")
+
+
 class CommandIdTaken(Exception):
     """The command id was recorded by another transaction (on another stream) first."""
+
+
+class Handled(Exception):
+    """The command id already has a record: nothing was written."""
+
+
+class Stale(Exception):
+    """The stream no longer ends at the event the caller's state was folded to: nothing was written."""
 
 
 def lock_and_read(stream_id: str, command_id: UUID, from_version: int | None) -> tuple[bool, list[RecordedEvent]]:
@@ -91,8 +105,17 @@ def append_and_record(stream_id: str, events: Sequence[NewEvent], version: int, 
     params: list[Any] = [value for row in rows for value in row]
     params += [record["command_id"], record["command_type"], record["fingerprint"], record["actor_id"], stream_id,
                record["stream_version"], json.dumps(record["data"]), recorded_at]
-    try:
+    with _mapped_integrity_errors(stream_id, version):
         positions = [position for (position,) in prepared.execute(connection, sql, params, label="append_and_record")]
+    return [_recorded(stream_id, position, row, item)
+            for position, row, item in zip(positions, rows, events, strict=True)]
+
+
+@contextlib.contextmanager
+def _mapped_integrity_errors(stream_id: str, version: int) -> Iterator[None]:
+    """A lost race on the stream's version is a ``ConcurrencyConflict``; on the command id, ``CommandIdTaken``."""
+    try:
+        yield
     except IntegrityError as exc:
         constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) or str(exc)
         if "cqrs_event_stream_version_uniq" in constraint:
@@ -101,8 +124,44 @@ def append_and_record(stream_id: str, events: Sequence[NewEvent], version: int, 
         if "cqrs_command_pkey" in constraint:
             raise CommandIdTaken from exc
         raise
+
+
+def append_if_current(stream_id: str, events: Sequence[NewEvent], version: int, tail_event_id: UUID, *,
+                      now: dt.datetime, record: Mapping[str, Any], recorded_at: dt.datetime) -> list[RecordedEvent]:
+    """In one statement (its own transaction): append ``events`` if the stream still ends at ``(version, tail_event_id)``.
+
+    Raises ``Handled`` when the command id has a record and ``Stale`` when the stream moved (both
+    write nothing), ``ConcurrencyConflict`` / ``CommandIdTaken`` as ``append_and_record`` does.
+    Must run outside a transaction: its commit is the statement's own.
+    """
+    if not events:
+        raise ValueError("append_if_current needs at least one event")
+    rows = [_row(stream_id, version + i, item, now) for i, item in enumerate(events, start=1)]
+    params = [stream_id, version, tail_event_id, _events_json(rows), now, record["command_id"],
+              record["command_type"], record["fingerprint"], record["actor_id"], json.dumps(record["data"]), recorded_at]
+    with _mapped_integrity_errors(stream_id, version):
+        ((outcome, positions),) = prepared.execute(connection, _APPEND_COMMAND, params, label="append_command")
+    if outcome == "handled":
+        raise Handled
+    if outcome == "stale":
+        raise Stale
     return [_recorded(stream_id, position, row, item)
             for position, row, item in zip(positions, rows, events, strict=True)]
+
+
+def _events_json(rows: Sequence[tuple[Any, ...]]) -> str:
+    """``_row``s as one JSON array for ``cqrs_append_command``; their data and metadata texts go in as they are."""
+    parts = []
+    for row in rows:
+        head = json.dumps({"event_type": row[2], "schema_version": row[3], "event_id": str(row[5]),
+                           "command_id": _text(row[6]), "correlation_id": _text(row[7]),
+                           "causation_id": _text(row[8]), "actor_id": row[9]})
+        parts.append(f'{head[:-1]}, "data": {row[4]}, "metadata": {row[10]}}}')
+    return f"[{', '.join(parts)}]"
+
+
+def _text(value: UUID | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _insert_sql(count: int) -> str:

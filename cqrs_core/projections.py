@@ -549,6 +549,14 @@ def apply_immediate(recorded: Sequence[RecordedEvent]) -> None:
                 proj.apply(item.event, item)
 
 
+def _immediate_wants(types: set[str]) -> bool:
+    """Whether an immediate projection reads any of these event types: the command must then run in a transaction."""
+    return any(proj.mode == IMMEDIATE and proj.event_types & types for proj in projections())
+
+
+apply_immediate.wants = _immediate_wants  # type: ignore[attr-defined]  # read by CommandBus._needs_transaction
+
+
 def _status_for_share(name: str) -> str:
     if connection.vendor != "postgresql":
         state = ProjectionState.objects.filter(name=name).values_list("status", flat=True).first()

@@ -240,6 +240,9 @@ SPECTACULAR_SETTINGS = {
 CQRS_SNAPSHOT_EVERY = env.int("CQRS_SNAPSHOT_EVERY", default=100)
 # Streams whose folded state each process keeps for its next command on them (0: always fold).
 CQRS_STATE_CACHE_SIZE = env.int("CQRS_STATE_CACHE_SIZE", default=10_000)
+# PostgreSQL: a command on a stream whose state this process kept is decided first and written in
+# one statement that checks the stream has not moved (cqrs_core.bus; off: always lock, then read).
+CQRS_ONE_STATEMENT_COMMANDS = env.bool("CQRS_ONE_STATEMENT_COMMANDS", default=True)
 CQRS_CONFLICT_RETRIES = env.int("CQRS_CONFLICT_RETRIES", default=5)
 # Longest a query with ``min_position`` waits for its projections before answering stale.
 CQRS_MIN_POSITION_WAIT = env.float("CQRS_MIN_POSITION_WAIT", default=2.0)

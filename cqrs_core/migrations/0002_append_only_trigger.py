@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from django.db import migrations
 
+from ._postgres import on_postgres
+
 CREATE = """
 CREATE OR REPLACE FUNCTION cqrs_event_append_only() RETURNS trigger AS $$
 BEGIN
@@ -30,15 +32,6 @@ DROP FUNCTION IF EXISTS cqrs_event_append_only();
 """
 
 
-def _on_postgres(sql: str):
-    def run(apps, schema_editor) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            with schema_editor.connection.cursor() as cursor:
-                cursor.execute(sql)  # no params: the '%' of RAISE is not a placeholder
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("cqrs_core", "0001_initial")]
-    operations = [migrations.RunPython(_on_postgres(CREATE), _on_postgres(DROP))]
+    operations = [migrations.RunPython(on_postgres(CREATE), on_postgres(DROP))]

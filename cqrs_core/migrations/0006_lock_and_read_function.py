@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from django.db import migrations
 
+from ._postgres import on_postgres
+
 CREATE = """
 CREATE OR REPLACE FUNCTION cqrs_lock_and_read(p_stream text, p_command uuid, p_from bigint)
 RETURNS TABLE (handled boolean, xid text, "position" bigint, stream_id varchar, stream_version bigint,
@@ -39,15 +41,6 @@ $$;
 DROP = "DROP FUNCTION IF EXISTS cqrs_lock_and_read(text, uuid, bigint);"
 
 
-def _on_postgres(sql: str):
-    def run(apps, schema_editor) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            with schema_editor.connection.cursor() as cursor:
-                cursor.execute(sql)
-
-    return run
-
-
 class Migration(migrations.Migration):
     dependencies = [("cqrs_core", "0005_ops_records")]
-    operations = [migrations.RunPython(_on_postgres(CREATE), _on_postgres(DROP))]
+    operations = [migrations.RunPython(on_postgres(CREATE), on_postgres(DROP))]

@@ -101,6 +101,7 @@ def test_the_cache_keeps_only_the_most_recently_used_streams(actor: Actor, monke
         assert state_cache.load(SPEC, _stream(third))[1] == 1
 
 
+@override_settings(CQRS_ONE_STATEMENT_COMMANDS=False)  # the locked path's own retry (the other is tested below)
 def test_a_version_conflict_at_append_rolls_back_whole_and_retries(actor: Actor,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The bus appends without savepoints: a stale read must still leave no trace and be decided again."""
@@ -147,3 +148,168 @@ def test_the_cached_state_after_many_commands_equals_a_fold_of_the_stored_stream
     full = ACCOUNT.fold(read_stream(stream))
     assert state_cache.load(SPEC, stream) == load(SPEC, stream) == (full, 14)
     assert full.balance == Decimal("15.8")
+
+
+# --- the one-statement path (PostgreSQL): decided on the kept state, written only if the stream has not moved ---
+on_postgres = pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement path is PostgreSQL's")
+
+
+class _Paths:
+    """Counts how each command was written: in one statement (and how that ended) or on the locked path."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.one_statement: list[str] = []
+        self.locked = 0
+        real_one, real_locked = bus.command_sql.append_if_current, bus.command_sql.append_and_record
+
+        def one(*args, **kwargs):
+            try:
+                recorded = real_one(*args, **kwargs)
+            except Exception as exc:
+                self.one_statement.append(type(exc).__name__)
+                raise
+            self.one_statement.append("appended")
+            return recorded
+
+        def locked(*args, **kwargs):
+            self.locked += 1
+            return real_locked(*args, **kwargs)
+
+        monkeypatch.setattr(bus.command_sql, "append_if_current", one)
+        monkeypatch.setattr(bus.command_sql, "append_and_record", locked)
+
+
+@on_postgres
+def test_a_command_on_a_kept_state_is_one_statement_and_nothing_else(actor: Actor,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    account_id = _open(actor, deposits=1)
+    monkeypatch.setattr(command_bus, "after_commit_hooks", [])  # eager projections would add their own queries
+    with CaptureQueriesContext(connection) as queries:
+        result = command_bus.dispatch(Deposit(account_id=account_id, amount=Decimal("2.50")), actor=actor)
+    assert [q["sql"].split("*/")[0] for q in queries.captured_queries] == ["/* append_command "]
+    assert "BEGIN" not in queries.captured_queries[0]["sql"] and not connection.in_atomic_block
+    assert result.stream_version == 3 and result.position == read_stream(_stream(account_id))[-1].position
+    assert CommandRecord.objects.get(pk=result.command_id).result == {
+        "position": result.position, "stream_version": 3, "data": {"balance": "12.50"}}
+    assert state_cache.load(SPEC, _stream(account_id)) == load(SPEC, _stream(account_id))
+
+
+@on_postgres
+@override_settings(CQRS_SNAPSHOT_EVERY=100)  # a command that takes a snapshot goes the locked path: none here
+def test_a_stream_moved_by_another_writer_is_decided_again_under_the_lock(actor: Actor,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    account_id = _open(actor, deposits=1)
+    stream = _stream(account_id)
+    paths = _Paths(monkeypatch)
+    # Another process deposits 100; this process's kept state still says 10, which would refuse 50.
+    append(stream, [FundsDeposited(account_id=account_id, amount=Decimal("100.00"))], 2)
+    result = command_bus.dispatch(Withdraw(account_id=account_id, amount=Decimal("50.00")), actor=actor)
+    assert (paths.one_statement, paths.locked) == ([], 1)  # refused on the kept state: decided again, locked
+    assert result.stream_version == 4 and load(SPEC, stream)[0].balance == Decimal("60.00")
+
+    # Now one that the kept state accepts, after another outside write: the statement finds it stale.
+    append(stream, [FundsDeposited(account_id=account_id, amount=Decimal("1.00"))], 4)
+    command_bus.dispatch(Deposit(account_id=account_id, amount=Decimal("2.00")), actor=actor)
+    assert (paths.one_statement, paths.locked) == (["Stale"], 2)
+    assert [e.stream_version for e in read_stream(stream)] == [1, 2, 3, 4, 5, 6]
+    assert load(SPEC, stream)[0].balance == Decimal("63.00")
+
+    # Seen written by others: the next command reads under the lock; finding the stream unmoved, the
+    # one after is back to one statement.
+    command_bus.dispatch(Deposit(account_id=account_id, amount=Decimal("3.00")), actor=actor)
+    command_bus.dispatch(Deposit(account_id=account_id, amount=Decimal("4.00")), actor=actor)
+    assert (paths.one_statement, paths.locked) == (["Stale", "appended"], 3)
+    assert state_cache.load(SPEC, stream) == load(SPEC, stream)
+    assert load(SPEC, stream)[0].balance == Decimal("70.00")
+
+
+@on_postgres
+def test_a_stale_statement_writes_nothing(actor: Actor) -> None:
+    from cqrs_core import command_sql
+    from cqrs_core.store import NewEvent
+
+    account_id = _open(actor, deposits=1)
+    stream = _stream(account_id)
+    first, second = read_stream(stream)
+    event = NewEvent(event=FundsDeposited(account_id=account_id, amount=Decimal(1)),
+                     metadata=EventMetadata(event_id=uuid.uuid4()))
+    record = {"command_id": uuid.uuid4(), "command_type": "x", "fingerprint": "f", "actor_id": 1, "stream_version": 3,
+              "data": {}}
+    for version, tail in ((1, first.metadata.event_id), (2, uuid.uuid4()), (3, second.metadata.event_id)):
+        with pytest.raises(command_sql.Stale):
+            command_sql.append_if_current(stream, [event], version, tail, now=second.recorded_at, record=record,
+                                          recorded_at=second.recorded_at)
+    assert len(read_stream(stream)) == 2 and not CommandRecord.objects.filter(pk=record["command_id"]).exists()
+
+
+@on_postgres
+def test_a_repeated_command_id_on_the_one_statement_path_gets_the_first_outcome(actor: Actor,
+                                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    account_id = _open(actor, deposits=1)
+    paths, command_id = _Paths(monkeypatch), uuid.uuid4()
+    first = command_bus.dispatch(Deposit(account_id=account_id, amount=Decimal("5")), actor=actor, command_id=command_id)
+    again = command_bus.dispatch(Deposit(account_id=account_id, amount=Decimal("5")), actor=actor, command_id=command_id)
+    assert paths.one_statement == ["appended", "Handled"] and paths.locked == 0
+    assert (again.replayed, again.position, again.stream_version) == (True, first.position, first.stream_version)
+    assert len(read_stream(_stream(account_id))) == 3
+
+
+def _next_draw_logs_nothing() -> None:
+    """Make the next position drawn not WAL-log the sequence: such a ``nextval`` assigns an xid itself.
+
+    PostgreSQL logs a sequence every 32 values and on the first draw after a checkpoint; a draw
+    that logs takes an xid first, which would let a path that forgot its own pass this test.
+    """
+    with connection.cursor() as cursor:
+        for _ in range(2):
+            cursor.execute("SELECT nextval(pg_get_serial_sequence('cqrs_event', 'position'))")
+            cursor.execute("SELECT log_cnt FROM cqrs_event_position_seq")
+            if cursor.fetchone()[0] > 0:
+                return
+
+
+@on_postgres
+def test_every_append_path_has_its_xid_before_it_draws_a_position(actor: Actor, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gap-free reader's premise (``cqrs_core.store``): a row is inserted only once its transaction has an xid.
+
+    A BEFORE INSERT trigger runs after the row's position is drawn and before the row is written
+    (which would assign an xid itself): it refuses a row whose transaction has none yet. A plain
+    INSERT in autocommit is refused (the check can fail); the bus's paths and ``append`` are not.
+    """
+    from django.db import DatabaseError
+
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            CREATE FUNCTION pg_temp.xid_first() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF pg_current_xact_id_if_assigned() IS NULL THEN
+                    RAISE EXCEPTION 'position % drawn before the transaction had an xid', NEW.position;
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER xid_first BEFORE INSERT ON cqrs_event FOR EACH ROW EXECUTE FUNCTION pg_temp.xid_first();
+        """)
+    paths = _Paths(monkeypatch)
+    try:
+        _next_draw_logs_nothing()
+        with pytest.raises(DatabaseError, match="drawn before the transaction had an xid"):
+            with connection.cursor() as cursor:
+                cursor.execute("INSERT INTO cqrs_event (stream_id, stream_version, event_type, schema_version, data,"
+                               " event_id, metadata, recorded_at) VALUES ('naive', 1, 'x', 1, '{}', %s, '{}', now())",
+                               [uuid.uuid4()])
+        account_id = _open(actor)
+        state_cache.discard()  # nothing kept: the locked path
+        _next_draw_logs_nothing()
+        command_bus.dispatch(Deposit(account_id=account_id, amount=Decimal(1)), actor=actor)
+        _next_draw_logs_nothing()  # kept after that commit: one statement
+        command_bus.dispatch(Deposit(account_id=account_id, amount=Decimal(1)), actor=actor)
+        _next_draw_logs_nothing()
+        with transaction.atomic():
+            append(_stream(account_id), [FundsDeposited(account_id=account_id, amount=Decimal(1))], 3)
+        assert (paths.locked, paths.one_statement) == (2, ["appended"])  # OpenAccount and the first deposit
+        assert [e.stream_version for e in read_stream(_stream(account_id))] == [1, 2, 3, 4]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER IF EXISTS xid_first ON cqrs_event")

@@ -183,8 +183,8 @@ class CommandBus:
         check (``command_sql.append_if_current``).
         """
         if (not getattr(settings, "CQRS_ONE_STATEMENT_COMMANDS", True) or connection.vendor != "postgresql"
-                or connection.in_atomic_block):
-            return None
+                or connection.in_atomic_block or not connection.get_autocommit()):
+            return None  # inside a transaction the statement would not commit by itself
         entry = state_cache.current(spec, stream)
         if entry is None or (env.expected_version is not None and env.expected_version != entry.version):
             return None

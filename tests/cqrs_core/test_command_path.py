@@ -226,6 +226,22 @@ def test_a_stream_moved_by_another_writer_is_decided_again_under_the_lock(actor:
 
 
 @on_postgres
+def test_with_autocommit_off_a_command_stays_in_the_callers_transaction(actor: Actor,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    account_id = _open(actor, deposits=1)
+    paths = _Paths(monkeypatch)
+    transaction.set_autocommit(False)
+    try:
+        result = command_bus.dispatch(Deposit(account_id=account_id, amount=Decimal("1.00")), actor=actor)
+        transaction.rollback()
+    finally:
+        transaction.set_autocommit(True)
+    assert (paths.one_statement, paths.locked) == ([], 1)
+    assert len(read_stream(_stream(account_id))) == 2 and result.stream_version == 3
+    assert not CommandRecord.objects.filter(pk=result.command_id).exists()
+
+
+@on_postgres
 def test_a_stale_statement_writes_nothing(actor: Actor) -> None:
     from cqrs_core import command_sql
     from cqrs_core.store import NewEvent

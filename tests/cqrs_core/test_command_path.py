@@ -5,16 +5,18 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 
 import cqrs_core.bus as bus
+from cqrs_core import command_sql
 from cqrs_core.bus import command_bus, load, state_cache
 from cqrs_core.commands import Actor, handler_for
 from cqrs_core.errors import ConcurrencyConflict
 from cqrs_core.events import EventMetadata, RecordedEvent
 from cqrs_core.models import CommandRecord
-from cqrs_core.store import append, read_stream
+from cqrs_core.store import NewEvent, append, read_stream
 from tests.bus_app.commands import Deposit, InsufficientFunds, OpenAccount, Withdraw
 from tests.bus_app.events import FundsDeposited
 from tests.bus_app.state import ACCOUNT, Account
@@ -182,8 +184,6 @@ class _Paths:
 @on_postgres
 def test_a_command_on_a_kept_state_is_one_statement_and_nothing_else(actor: Actor,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from django.test.utils import CaptureQueriesContext
-
     account_id = _open(actor, deposits=1)
     monkeypatch.setattr(command_bus, "after_commit_hooks", [])  # eager projections would add their own queries
     with CaptureQueriesContext(connection) as queries:
@@ -243,9 +243,6 @@ def test_with_autocommit_off_a_command_stays_in_the_callers_transaction(actor: A
 
 @on_postgres
 def test_a_stale_statement_writes_nothing(actor: Actor) -> None:
-    from cqrs_core import command_sql
-    from cqrs_core.store import NewEvent
-
     account_id = _open(actor, deposits=1)
     stream = _stream(account_id)
     first, second = read_stream(stream)
@@ -294,8 +291,6 @@ def test_every_append_path_has_its_xid_before_it_draws_a_position(actor: Actor, 
     (which would assign an xid itself): it refuses a row whose transaction has none yet. A plain
     INSERT in autocommit is refused (the check can fail); the bus's paths and ``append`` are not.
     """
-    from django.db import DatabaseError
-
     with connection.cursor() as cursor:
         cursor.execute("""
             CREATE FUNCTION pg_temp.xid_first() RETURNS trigger LANGUAGE plpgsql AS $$

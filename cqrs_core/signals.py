@@ -4,6 +4,7 @@
 them in the worker for the task's run and ``task_postrun`` unbinds them. So a task's log
 records, and any command it dispatches without an explicit correlation id, share the ids of
 the request that queued it. Eager tasks run in the caller's context and need none of this.
+``worker_process_shutdown`` makes a stopping pool process's owed wake-up look (``wakeups.flush``).
 https://docs.celeryq.dev/en/stable/userguide/signals.html#before-task-publish
 """
 from __future__ import annotations
@@ -71,3 +72,11 @@ def unbind_task_context(task_id: str | None = None, **_: Any) -> None:
             var.reset(token)
         except ValueError:  # set in another context (a thread pool): nothing of ours to undo here
             var.set(None)
+
+
+@signals.worker_process_shutdown.connect(weak=False, dispatch_uid="ledgerline.flush_wakeups")
+def flush_wakeups(**_: Any) -> None:
+    """A pool process that stops makes the wake-up look its sagas' commits still owe (it may skip atexit)."""
+    from .wakeups import flush
+
+    flush()

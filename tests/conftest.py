@@ -70,7 +70,12 @@ def eager_wakeups(request: pytest.FixtureRequest) -> Iterator[None]:
     _set_task_join_will_block(False)
     _forget_pending_wakeups()
     if request.node.get_closest_marker("services") is not None:
-        yield
+        from cqrs_core.wakeups import flush
+
+        try:
+            yield
+        finally:
+            flush()  # the wake-up look this test's commands still owe, before the next test
         return
     # Saved and restored by hand: monkeypatch's undo trips on Celery's lazy settings object.
     before = celery_app.conf.task_always_eager

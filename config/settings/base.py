@@ -244,6 +244,10 @@ CQRS_STATE_CACHE_SIZE = env.int("CQRS_STATE_CACHE_SIZE", default=10_000)
 # one statement that checks the stream has not moved (cqrs_core.bus; off: always lock, then read).
 CQRS_ONE_STATEMENT_COMMANDS = env.bool("CQRS_ONE_STATEMENT_COMMANDS", default=True)
 CQRS_CONFLICT_RETRIES = env.int("CQRS_CONFLICT_RETRIES", default=5)
+# Async projections: a process looks whether its commits need a wake-up at once when it was quiet,
+# then at most once per this many seconds for all its commits meanwhile (cqrs_core.wakeups; 0: each
+# command looks itself, right after its commit).
+CQRS_WAKEUP_INTERVAL = env.float("CQRS_WAKEUP_INTERVAL", default=0.01)
 # Longest a query with ``min_position`` waits for its projections before answering stale.
 CQRS_MIN_POSITION_WAIT = env.float("CQRS_MIN_POSITION_WAIT", default=2.0)
 # /health/ready/ answers 503 when a projection's oldest unapplied event is older than this.

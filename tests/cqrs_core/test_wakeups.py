@@ -1,10 +1,12 @@
 """Coalesced wake-ups: a burst publishes once per projection, and a skipped wake-up never strands an event."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.core.cache import cache
@@ -25,8 +27,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def published(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter]:
-    """Wake-ups go to a (recorded) broker instead of running inline; no mark is left from before."""
+def published(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Iterator[Counter]:
+    """Wake-ups go to a (recorded) broker instead of running inline; no mark is left from before.
+
+    Each command looks at the marks itself, right after its commit (``CQRS_WAKEUP_INTERVAL=0``):
+    these tests are about what a look decides; the ``checks`` tests below, about when it is made.
+    """
+    settings.CQRS_WAKEUP_INTERVAL = 0
     sent: Counter = Counter()
     monkeypatch.setattr(run_projection_task, "apply_async", lambda args, **kwargs: sent.update(args))
     monkeypatch.setattr(wakeups, "FRESH_SECONDS", 60.0)  # the test's pace must not decide
@@ -202,3 +209,121 @@ def test_a_run_caught_up_with_no_dirty_mark_at_the_end_of_its_slice_is_done(publ
     report = run_projection(LEDGER, slice_seconds=0.0)
 
     assert report.batches == 1 and not report.yielded
+
+
+# --- When the look is made: one thread per process (``wakeups._Checks``) -------------------------------
+
+
+class _Gated(wakeups._Checks):
+    """The checking thread, paused between looks until the test opens the gate (not for a time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def _pause(self) -> None:
+        assert self.gate.wait(10), "the test never opened the gate"
+        self.gate.clear()
+
+
+@pytest.fixture
+def looks(monkeypatch: pytest.MonkeyPatch, settings: Any, published: Counter) -> Iterator[list[list[str]]]:
+    """Each look the checking thread makes (the projections it looked at), on a fresh ``_Gated`` thread."""
+    settings.CQRS_WAKEUP_INTERVAL = 0.01  # any value > 0: the thread looks; ``_Gated`` decides the pace
+    made: list[list[str]] = []
+    real_check = wakeups.check
+
+    def check(names: Any) -> None:
+        names = sorted(names)
+        try:
+            real_check(names)
+        finally:  # counted once done: what it published is in ``published`` by then
+            made.append(names)
+
+    checks = _Gated()
+    monkeypatch.setattr(wakeups, "check", check)
+    monkeypatch.setattr(wakeups, "_checks", checks)
+    try:
+        yield made
+    finally:
+        checks.flush()
+        checks.gate.set()
+
+
+def _until(condition: Any) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, "the checking thread did not look"
+        time.sleep(0.005)
+
+
+def test_a_quiet_process_looks_at_once_and_a_busy_one_once_for_the_commits_meanwhile(
+    looks: list[list[str]], published: Counter,
+) -> None:
+    account = open_account()  # touches BALANCES (and OWNERS, if async)
+    _until(lambda: len(looks) == 1)
+    assert BALANCES in looks[0] and published[BALANCES] == 1
+    for amount in ("1", "2", "3"):
+        deposit(account, amount)  # the thread pauses (gate shut): these wait for one look
+    time.sleep(0.05)
+    assert len(looks) == 1
+    wakeups._checks.gate.set()
+    _until(lambda: len(looks) == 2)
+    assert looks[1] == sorted({BALANCES, LEDGER})
+    assert (published[BALANCES], published[LEDGER]) == (1, 1), "the mark the first look wrote is still fresh"
+
+
+def test_flush_makes_the_owed_look_in_the_caller(looks: list[list[str]], published: Counter) -> None:
+    account = open_account()
+    _until(lambda: len(looks) == 1)
+    deposit(account, "1")
+    assert LEDGER not in published  # owed: the thread pauses
+    wakeups.flush()
+    assert len(looks) == 2 and published[LEDGER] == 1
+    run_projection_task.run(LEDGER)  # what the worker does with it
+    assert sorted(LedgerEntry.objects.values_list("amount", flat=True)) == [1]
+
+
+def test_a_look_that_fails_does_not_stop_the_thread(
+    looks: list[list[str]], published: Counter, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_marks, failures = wakeups._marks, []
+
+    def marks(names: Any) -> Any:
+        if not failures:
+            failures.append(names)
+            raise RuntimeError("the cache went away mid-look")
+        return real_marks(names)
+
+    monkeypatch.setattr(wakeups, "_marks", marks)
+    account = open_account()
+    _until(lambda: len(looks) == 1)
+    assert failures and not published
+    deposit(account, "1")
+    wakeups._checks.gate.set()
+    _until(lambda: len(looks) == 2)
+    assert published[LEDGER] == 1
+
+
+def test_the_celery_pool_process_shutdown_signal_makes_the_owed_look(looks: list[list[str]], published: Counter) -> None:
+    from celery import signals
+
+    account = open_account()
+    _until(lambda: len(looks) == 1)
+    deposit(account, "1")
+    signals.worker_process_shutdown.send(sender=None, pid=0, exitcode=0)
+    assert published[LEDGER] == 1
+
+
+def test_a_forked_child_starts_with_its_own_lock_thread_and_names() -> None:
+    checks = wakeups._checks
+    checks._lock.acquire()  # as a parent's thread might hold it at the moment of the fork
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: exit 0 only if it can take the lock and owes nothing
+            ok = checks._lock.acquire(timeout=1) and checks._thread is None and not checks._names
+            os._exit(0 if ok else 1)
+    finally:
+        checks._lock.release()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -96,7 +96,7 @@ def test_a_yielded_runners_wake_up_joins_the_line_of_the_other_work(monkeypatch:
     try:
         wake_again(LEDGER)
         cache.delete(_pending_key(LEDGER))  # that wake-up's run started
-        _mark_and_publish([LEDGER], 0.0)  # a command's wake-up
+        _mark_and_publish([LEDGER], 0.0, eager=False)  # a command's wake-up
     finally:
         tasks.run_projection_task.app.conf.task_always_eager = eager
 

@@ -123,7 +123,7 @@ class _Checks:
     def add(self, names: Iterable[str]) -> None:
         with self._lock:
             self._names.update(names)
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():  # first use, or it died of a BaseException
                 self._thread = threading.Thread(target=self._run, name="cqrs-wakeups", daemon=True)
                 self._thread.start()
         if not self._due.is_set():

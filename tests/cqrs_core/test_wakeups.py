@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections import Counter
@@ -305,7 +306,9 @@ def test_a_look_that_fails_does_not_stop_the_thread(
     assert published[LEDGER] == 1
 
 
-def test_the_celery_pool_process_shutdown_signal_makes_the_owed_look(looks: list[list[str]], published: Counter) -> None:
+def test_the_celery_pool_process_shutdown_signal_makes_the_owed_look(
+    looks: list[list[str]], published: Counter,
+) -> None:
     from celery import signals
 
     account = open_account()
@@ -313,6 +316,23 @@ def test_the_celery_pool_process_shutdown_signal_makes_the_owed_look(looks: list
     deposit(account, "1")
     signals.worker_process_shutdown.send(sender=None, pid=0, exitcode=0)
     assert published[LEDGER] == 1
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the death is the point
+def test_a_thread_that_died_is_started_again(looks: list[list[str]], published: Counter) -> None:
+    account = open_account()
+    _until(lambda: len(looks) == 1)
+    dead = wakeups._checks._thread
+    assert dead is not None
+    wakeups._checks._pause = lambda: sys.exit()  # a BaseException: the loop does not catch it
+    wakeups._checks.gate.set()  # out of the first pause; then one more round (nothing owed) into this one
+    wakeups._checks._due.set()
+    dead.join(10)
+    assert not dead.is_alive()
+    del wakeups._checks._pause  # the next thread pauses at the gate again
+    deposit(account, "1")
+    _until(lambda: len(looks) == 2)
+    assert wakeups._checks._thread is not dead and published[LEDGER] == 1
 
 
 def test_a_forked_child_starts_with_its_own_lock_thread_and_names() -> None:
